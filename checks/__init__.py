@@ -1,0 +1,1 @@
+"""Validation: pandera models per source, the quarantine engine and asset checks."""

@@ -1,0 +1,23 @@
+"""One pandera model and staging spec per source: the schema is the table's documentation."""
+
+from checks.schemas.audit import AUDIT_FINDINGS, PEER_CHALLENGES
+from checks.schemas.data_explorer import DATA_EXPLORER_METRICS
+from checks.schemas.finance import COUNCIL_TAX_RECEIPTS, REVENUE_OUTTURN
+from checks.schemas.known_cases import INTERVENTIONS, SECTION114_NOTICES
+from checks.schemas.peers import NEAREST_NEIGHBOURS
+from checks.schemas.register import COUNCIL_GSS_LOOKUP, COUNCIL_NAME_LOOKUP, COUNCIL_REGISTER
+from checks.validation import StagingSpec
+
+STAGING_SPECS: dict[str, StagingSpec] = {
+    "council_register": COUNCIL_REGISTER,
+    "council_gss_lookup": COUNCIL_GSS_LOOKUP,
+    "council_name_lookup": COUNCIL_NAME_LOOKUP,
+    "data_explorer_metrics": DATA_EXPLORER_METRICS,
+    "nearest_neighbours": NEAREST_NEIGHBOURS,
+    "revenue_outturn": REVENUE_OUTTURN,
+    "council_tax_receipts": COUNCIL_TAX_RECEIPTS,
+    "section114_notices": SECTION114_NOTICES,
+    "interventions": INTERVENTIONS,
+    "audit_findings": AUDIT_FINDINGS,
+    "peer_challenges": PEER_CHALLENGES,
+}

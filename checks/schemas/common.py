@@ -1,0 +1,37 @@
+"""Patterns and columns every source schema shares."""
+
+import polars as pl
+
+COUNCIL_GSS = r"^E(06|07|08|09|10)\d{6}$"
+ANY_GSS = r"^[ENSWK]\d{8}$"
+FINANCIAL_YEAR = r"^\d{4}-\d{2}$"
+URL = r"^https?://\S+$"
+ENGLISH_REGIONS = [
+    "North East",
+    "North West",
+    "Yorkshire and The Humber",
+    "East Midlands",
+    "West Midlands",
+    "East of England",
+    "London",
+    "South East",
+    "South West",
+]
+# Every validated table keeps the lineage of each row back to its raw record.
+LINEAGE = ["load_id", "source_path", "source_row_number", "source_column"]
+
+
+def financial_year_bounds(column: str) -> list[pl.Expr]:
+    """`2016-17` -> year_start 2016, period_end 2017-03-31 (the year's last day)."""
+    start = pl.col(column).str.slice(0, 4).cast(pl.Int64, strict=False)
+    return [
+        start.alias("year_start"),
+        pl.date(start + 1, 3, 31).alias("period_end"),
+    ]
+
+
+def consistent_financial_year(column: str) -> pl.Expr:
+    """True where `YYYY-YY` names consecutive years (2016-17, not 2016-19)."""
+    start = pl.col(column).str.slice(0, 4).cast(pl.Int64, strict=False)
+    end = pl.col(column).str.slice(5, 2).cast(pl.Int64, strict=False)
+    return pl.col(column).is_null() | ((start + 1) % 100 == end)

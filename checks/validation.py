@@ -1,0 +1,431 @@
+"""The validation engine: typed parsing, scope, council codes and pandera, lazily, with a
+quarantine that accounts for every raw row that does not pass.
+
+A source's rules live in its `StagingSpec` (checks/schemas/): which columns to parse as what,
+which rows are in scope, which column holds a council code, any derived columns, and the
+pandera model. The engine applies them in that order and never drops a row: each raw row ends
+up either in the validated frame or in the quarantine, with file, row, column, check and value.
+
+Count invariant, per load: raw rows = validated rows + distinct quarantined rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pandera.polars as pa
+import polars as pl
+
+ROW_ID = "_row_id"
+KEY_COLUMNS = ["load_id", "source_path", "source_row_number", "source_column"]
+
+REJECTED = "rejected"
+OUT_OF_SCOPE = "out_of_scope"
+DUPLICATE = "duplicate"
+# Columns that describe where a row came from rather than what it says.
+META_COLUMNS = {
+    "load_id",
+    "source_path",
+    "file_sha256",
+    "loaded_at",
+    "source_row_number",
+    "extra",
+    "load_period",
+    "load_theme",
+    "load_published",
+}
+
+QUARANTINE_SCHEMA = {
+    "source_id": pl.String,
+    "load_id": pl.String,
+    "source_path": pl.String,
+    "source_row_number": pl.Int64,
+    "source_column": pl.String,
+    "column_name": pl.String,
+    "check_name": pl.String,
+    "failure_value": pl.String,
+    "disposition": pl.String,
+    "reason": pl.String,
+}
+
+# Cells that mean "no figure here" in official tables, as opposed to a malformed figure.
+NOT_AVAILABLE_MARKERS = [
+    "",
+    "-",
+    "..",
+    "...",
+    "…",
+    ":",
+    "x",
+    "[x]",
+    "[z]",
+    "[c]",
+    "[u]",
+    "n/a",
+    "na",
+]
+SPREADSHEET_ERRORS = ["#DIV/0!", "#N/A", "#NAME?", "#NULL!", "#NUM!", "#REF!", "#VALUE!"]
+
+
+class StructuralValidationError(Exception):
+    """Validation could not run row by row: the table itself is the wrong shape."""
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Rows a source holds that are not councils (totals, police, Wales...): kept out of the
+    validated table on purpose, recorded in the quarantine as out of scope, never silently."""
+
+    keep: pl.Expr
+    reason: str
+
+
+@dataclass(frozen=True)
+class CouncilCodeRule:
+    """Which column holds a council code; it is resolved through the register's code map."""
+
+    column: str = "council_code"
+    # "gss": the column holds GSS codes, resolved through the register's code map (former
+    # codes to their council); "register_code": it holds mySociety register codes.
+    via: str = "gss"
+    # Codes of these prefixes that are not in the register are rejected; any other code
+    # (regions, England, police areas) is out of scope rather than an error.
+    council_prefixes: tuple[str, ...] = ("E06", "E07", "E08", "E09", "E10")
+    # A second identifier tried when the first is not in the register (finance returns also
+    # carry the department's E-code, which survives GSS code changes).
+    fallback_column: str | None = None
+    fallback_via: str = "ecode"
+
+
+@dataclass(frozen=True)
+class StagingSpec:
+    model: type[pa.DataFrameModel]
+    parse: dict[str, pl.DataType] = field(default_factory=dict)
+    scope: Scope | None = None
+    council_code: CouncilCodeRule | None = None
+    derive: Callable[[pl.DataFrame], pl.DataFrame] | None = None
+    output_columns: list[str] | None = None
+
+
+@dataclass
+class Staged:
+    valid: pl.DataFrame
+    quarantine: pl.DataFrame
+
+    @property
+    def quarantined_rows(self) -> int:
+        return (
+            self.quarantine.select(pl.struct(KEY_COLUMNS).n_unique()).item()
+            if len(self.quarantine)
+            else 0
+        )
+
+
+def _quarantine_rows(
+    rows: pl.DataFrame,
+    *,
+    source_id: str,
+    column: str | pl.Expr,
+    check: str,
+    value: pl.Expr,
+    disposition: str,
+    reason: str | pl.Expr,
+) -> pl.DataFrame:
+    column_expr = pl.lit(column) if isinstance(column, str) else column
+    reason_expr = pl.lit(reason) if isinstance(reason, str) else reason
+    return rows.select(
+        pl.lit(source_id).alias("source_id"),
+        pl.col("load_id"),
+        pl.col("source_path"),
+        pl.col("source_row_number").cast(pl.Int64),
+        pl.col("source_column"),
+        column_expr.cast(pl.String).alias("column_name"),
+        pl.lit(check).alias("check_name"),
+        value.cast(pl.String).alias("failure_value"),
+        pl.lit(disposition).alias("disposition"),
+        reason_expr.cast(pl.String).alias("reason"),
+    )
+
+
+def _clean_number(column: str) -> pl.Expr:
+    text = pl.col(column).str.strip_chars().str.replace_all(",", "").str.replace(r"^£", "")
+    return pl.when(text.str.to_lowercase().is_in(NOT_AVAILABLE_MARKERS)).then(None).otherwise(text)
+
+
+def _parse_expr(column: str, dtype: pl.DataType) -> pl.Expr:
+    if dtype == pl.Date:
+        return (
+            pl.col(column).str.strip_chars().str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False)
+        )
+    if dtype.is_numeric():
+        return _clean_number(column).cast(pl.Float64, strict=False).cast(dtype, strict=False)
+    if dtype == pl.Boolean:
+        lowered = pl.col(column).str.strip_chars().str.to_lowercase()
+        return (
+            pl.when(lowered.is_in(["true", "yes", "1"]))
+            .then(True)
+            .when(lowered.is_in(["false", "no", "0"]))
+            .then(False)
+            .otherwise(None)
+        )
+    return pl.col(column).str.strip_chars()
+
+
+def _parse(frame: pl.DataFrame, spec: StagingSpec, source_id: str) -> tuple[pl.DataFrame, list]:
+    """Cast text to types; a cell that has text but no value of the type is rejected."""
+    failures: list[pl.DataFrame] = []
+    parsed = frame.with_columns(
+        [_parse_expr(c, t).alias(f"__parsed_{c}") for c, t in spec.parse.items()]
+    )
+    bad_row = pl.lit(False)
+    for column, dtype in spec.parse.items():
+        had_text = pl.col(column).is_not_null()
+        if dtype.is_numeric():
+            had_text = _clean_number(column).is_not_null()
+        elif dtype != pl.String:
+            had_text = had_text & (pl.col(column).str.strip_chars() != "")
+        failed = had_text & pl.col(f"__parsed_{column}").is_null()
+        bad = parsed.filter(failed)
+        if len(bad):
+            is_formula_error = pl.col(column).str.strip_chars().is_in(SPREADSHEET_ERRORS)
+            failures.append(
+                _quarantine_rows(
+                    bad,
+                    source_id=source_id,
+                    column=column,
+                    check=f"parse as {dtype}",
+                    value=pl.col(column),
+                    disposition=REJECTED,
+                    reason=pl.when(is_formula_error)
+                    .then(pl.lit("spreadsheet formula error in the cell"))
+                    .otherwise(pl.lit(f"not a valid {dtype}")),
+                )
+            )
+        bad_row = bad_row | failed
+    kept = parsed.filter(~bad_row).with_columns(
+        [pl.col(f"__parsed_{c}").alias(c) for c in spec.parse]
+    )
+    return kept.drop([f"__parsed_{c}" for c in spec.parse]), failures
+
+
+def _resolve_codes(
+    frame: pl.DataFrame,
+    rule: CouncilCodeRule,
+    code_maps: dict[str, pl.DataFrame],
+    source_id: str,
+) -> tuple[pl.DataFrame, list]:
+    """Map each code to the register's council code (former codes to current ones).
+
+    The resolved code goes to `council_code`; the code as the source gave it is kept in
+    `source_council_code`."""
+    column = rule.column
+    code_map = code_maps[rule.via]
+    joined = frame.with_columns(
+        pl.col(column).str.strip_chars().str.to_uppercase().alias("source_council_code")
+    ).join(
+        code_map.select(
+            pl.col("code").alias("source_council_code"),
+            pl.col("council_code").alias("__resolved"),
+        ),
+        on="source_council_code",
+        how="left",
+    )
+    joined = joined.with_columns(
+        pl.when(pl.col("__resolved").is_not_null())
+        .then(pl.lit(rule.via))
+        .otherwise(pl.lit(None, dtype=pl.String))
+        .alias("code_resolved_by")
+    )
+    if rule.fallback_column is not None:
+        fallback = code_maps[rule.fallback_via].select(
+            pl.col("code").alias("__fallback_code"), pl.col("council_code").alias("__fallback")
+        )
+        joined = (
+            joined.with_columns(
+                pl.col(rule.fallback_column)
+                .str.strip_chars()
+                .str.to_uppercase()
+                .alias("__fallback_code")
+            )
+            .join(fallback, on="__fallback_code", how="left")
+            .with_columns(
+                pl.when(pl.col("__resolved").is_null() & pl.col("__fallback").is_not_null())
+                .then(pl.lit(rule.fallback_via))
+                .otherwise(pl.col("code_resolved_by"))
+                .alias("code_resolved_by"),
+                pl.coalesce("__resolved", "__fallback").alias("__resolved"),
+            )
+            .drop("__fallback_code", "__fallback")
+        )
+    unresolved = joined.filter(pl.col("__resolved").is_null())
+    failures: list[pl.DataFrame] = []
+    if len(unresolved):
+        code = pl.col("source_council_code")
+        is_council_code = code.is_null() | code.str.slice(0, 3).is_in(list(rule.council_prefixes))
+        if rule.via != "gss":
+            is_council_code = pl.lit(False)
+        for flag, disposition, reason in (
+            (True, REJECTED, "council code missing, or not in the register (nor a former code)"),
+            (False, OUT_OF_SCOPE, "not an English council (a total, region or other body)"),
+        ):
+            part = unresolved.filter(is_council_code == flag)
+            if len(part):
+                failures.append(
+                    _quarantine_rows(
+                        part,
+                        source_id=source_id,
+                        column=column,
+                        check="council code in register",
+                        value=pl.col(column),
+                        disposition=disposition,
+                        reason=reason,
+                    )
+                )
+    resolved = (
+        joined.filter(pl.col("__resolved").is_not_null())
+        .with_columns(pl.col("__resolved").alias("council_code"))
+        .drop("__resolved")
+    )
+    return resolved, failures
+
+
+def _exact_duplicates(frame: pl.DataFrame, source_id: str) -> tuple[pl.DataFrame, list]:
+    """A row that repeats an earlier row of the same load word for word adds nothing: the first
+    is kept, the repeats are quarantined as duplicates. Rows that share a key but differ are
+    left for the schema's uniqueness check, which rejects all of them (which one is right is
+    not ours to guess)."""
+    content = [c for c in frame.columns if c not in META_COLUMNS]
+    if frame.is_empty() or not content:
+        return frame, []
+    marked = frame.with_columns(
+        pl.col("source_row_number").min().over(["load_id", *content]).alias("__first")
+    )
+    is_repeat = pl.col("source_row_number") != pl.col("__first")
+    repeats = marked.filter(is_repeat)
+    if repeats.is_empty():
+        return frame, []
+    failure = _quarantine_rows(
+        repeats,
+        source_id=source_id,
+        column="(row)",
+        check="exact duplicate",
+        value=pl.col("__first"),
+        disposition=DUPLICATE,
+        reason=pl.format("repeats row {} of the same file word for word", pl.col("__first")),
+    )
+    return marked.filter(~is_repeat).drop("__first"), [failure]
+
+
+def _pandera(frame: pl.DataFrame, spec: StagingSpec, source_id: str) -> tuple[pl.DataFrame, list]:
+    indexed = frame.with_row_index(ROW_ID)
+    try:
+        spec.model.validate(indexed.drop(ROW_ID), lazy=True)
+        return frame, []
+    except pa.errors.SchemaErrors as error:
+        cases = error.failure_cases
+    except pl.exceptions.PolarsError as error:
+        raise StructuralValidationError(f"{spec.model.__name__}: {error}") from error
+    table_level = cases.filter(pl.col("index").is_null())
+    if len(table_level):
+        problems = "; ".join(
+            f"{r['column']}: {r['check']} ({r['failure_case']})" for r in table_level.to_dicts()
+        )
+        raise StructuralValidationError(f"{spec.model.__name__}: {problems}")
+    cases = cases.with_columns(pl.col("index").cast(pl.UInt32).alias(ROW_ID))
+    failing = indexed.join(cases.select(ROW_ID, "column", "check", "failure_case"), on=ROW_ID)
+    failures = [
+        _quarantine_rows(
+            failing,
+            source_id=source_id,
+            column=pl.when(pl.col("column") == spec.model.__name__)
+            .then(pl.lit("(row)"))
+            .otherwise(pl.col("column")),
+            check="schema",
+            value=pl.col("failure_case"),
+            disposition=REJECTED,
+            reason=pl.col("check"),
+        )
+    ]
+    bad_ids = cases.get_column(ROW_ID).unique()
+    return indexed.filter(~pl.col(ROW_ID).is_in(bad_ids.implode())).drop(ROW_ID), failures
+
+
+def stage_rows(
+    raw: pl.DataFrame,
+    spec: StagingSpec,
+    source_id: str,
+    code_maps: dict[str, pl.DataFrame] | None = None,
+) -> Staged:
+    """Validate raw rows: everything either passes or is quarantined with a reason."""
+    failures: list[pl.DataFrame] = []
+    frame = raw
+    if spec.scope is not None:
+        out = frame.filter(~spec.scope.keep.fill_null(False))
+        if len(out):
+            failures.append(
+                _quarantine_rows(
+                    out,
+                    source_id=source_id,
+                    column="(row)",
+                    check="in scope",
+                    value=pl.lit(None),
+                    disposition=OUT_OF_SCOPE,
+                    reason=spec.scope.reason,
+                )
+            )
+        frame = frame.filter(spec.scope.keep.fill_null(False))
+    frame, parse_failures = _parse(frame, spec, source_id)
+    failures += parse_failures
+    if spec.council_code is not None:
+        maps = code_maps or {}
+        needed = {spec.council_code.via}
+        if spec.council_code.fallback_column:
+            needed.add(spec.council_code.fallback_via)
+        if needed - set(maps):
+            raise ValueError(f"{source_id}: council codes need the {sorted(needed)} maps")
+        frame, code_failures = _resolve_codes(frame, spec.council_code, maps, source_id)
+        failures += code_failures
+    frame, duplicate_failures = _exact_duplicates(frame, source_id)
+    failures += duplicate_failures
+    if spec.derive is not None:
+        frame = spec.derive(frame)
+    frame, schema_failures = _pandera(frame, spec, source_id)
+    failures += schema_failures
+    quarantine = (
+        pl.concat(failures, how="vertical_relaxed")
+        if failures
+        else pl.DataFrame(schema=QUARANTINE_SCHEMA)
+    )
+    valid = frame.select(spec.output_columns) if spec.output_columns else frame
+    return Staged(valid=valid, quarantine=quarantine.select(list(QUARANTINE_SCHEMA)))
+
+
+def count_invariant(raw: pl.DataFrame, staged: Staged) -> pl.DataFrame:
+    """Per load: raw rows, validated rows, distinct quarantined rows, and whether they add up."""
+    raw_counts = raw.group_by("load_id").agg(pl.len().alias("raw_rows"))
+    valid_counts = (
+        staged.valid.group_by("load_id").agg(pl.len().alias("validated_rows"))
+        if "load_id" in staged.valid.columns
+        else pl.DataFrame(schema={"load_id": pl.String, "validated_rows": pl.UInt32})
+    )
+    quarantined = (
+        staged.quarantine.unique(KEY_COLUMNS)
+        .group_by("load_id")
+        .agg(pl.len().alias("quarantined_rows"))
+    )
+    return (
+        raw_counts.join(valid_counts, on="load_id", how="left")
+        .join(quarantined, on="load_id", how="left")
+        .with_columns(
+            pl.col("validated_rows").fill_null(0).cast(pl.Int64),
+            pl.col("quarantined_rows").fill_null(0).cast(pl.Int64),
+            pl.col("raw_rows").cast(pl.Int64),
+        )
+        .with_columns(
+            (pl.col("raw_rows") == pl.col("validated_rows") + pl.col("quarantined_rows")).alias(
+                "balanced"
+            )
+        )
+        .sort("load_id")
+    )

@@ -1,0 +1,3 @@
+"""Early Warning: the Dagster code location and its configuration."""
+
+__version__ = "0.1.0"

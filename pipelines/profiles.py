@@ -1,0 +1,57 @@
+"""Deployment profiles as data: which resources a run uses, chosen by one environment variable.
+
+EARLY_WARNING_PROFILE=local (default)  read the files shipped in data/, offline.
+EARLY_WARNING_PROFILE=production       download each source from its catalogue url.
+
+Paths can be moved with EARLY_WARNING_DATA_DIR, EARLY_WARNING_WAREHOUSE and
+EARLY_WARNING_OUTPUT_DIR. Instance storage (SQLite or Postgres) is Dagster's own
+configuration: see dagster.yaml and deploy/production/dagster.yaml.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipelines.resources import SourceFiles, Warehouse
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PROFILES = ("local", "production")
+
+
+@dataclass(frozen=True)
+class Settings:
+    profile: str
+    data_dir: Path
+    warehouse_path: Path
+    output_dir: Path
+
+    @classmethod
+    def from_environment(cls) -> Settings:
+        profile = os.environ.get("EARLY_WARNING_PROFILE", "local")
+        if profile not in PROFILES:
+            raise ValueError(f"EARLY_WARNING_PROFILE={profile!r}: choose one of {PROFILES}")
+        data_dir = Path(os.environ.get("EARLY_WARNING_DATA_DIR", PROJECT_ROOT / "data"))
+        return cls(
+            profile=profile,
+            data_dir=data_dir,
+            warehouse_path=Path(
+                os.environ.get(
+                    "EARLY_WARNING_WAREHOUSE", data_dir / "warehouse" / "early_warning.duckdb"
+                )
+            ),
+            output_dir=Path(os.environ.get("EARLY_WARNING_OUTPUT_DIR", data_dir / "output")),
+        )
+
+
+def resources_for(settings: Settings) -> dict[str, object]:
+    """The resources of a profile: the one place deployments differ."""
+    return {
+        "warehouse": Warehouse(database=str(settings.warehouse_path)),
+        "source_files": SourceFiles(
+            data_dir=str(settings.data_dir),
+            mode="http" if settings.profile == "production" else "local",
+            landing_dir=str(settings.data_dir / "landing"),
+        ),
+    }

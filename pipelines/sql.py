@@ -1,0 +1,40 @@
+"""Load SQL from `sql/`. Values always travel as parameters; only catalogue identifiers
+(checked by `pipelines.catalogue`) are ever substituted into a statement's text."""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+SQL_DIR = Path(__file__).resolve().parents[1] / "sql"
+_QUALIFIED = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)?$")
+
+
+@cache
+def load_sql(name: str) -> str:
+    """The text of `sql/<name>.sql`, e.g. `load_sql("raw/find_load")`."""
+    return (SQL_DIR / f"{name}.sql").read_text(encoding="utf-8")
+
+
+def with_identifiers(name: str, **identifiers: str) -> str:
+    """`load_sql(name)` with `{placeholders}` filled by plain identifiers only."""
+    for key, value in identifiers.items():
+        for part in value.split(","):
+            column = part.strip().split(" ")[0]
+            if not _QUALIFIED.match(column):
+                raise ValueError(f"{key}={value!r} is not a plain identifier")
+    return load_sql(name).format(**identifiers)
+
+
+def query_frame(
+    connection: duckdb.DuckDBPyConnection, statement: str, params: dict | None = None
+) -> pl.DataFrame:
+    """Run a statement and return its result as a polars frame (via Arrow, no copy of types)."""
+    result = connection.execute(statement, params or {}).to_arrow_table()
+    frame = pl.from_arrow(result)
+    assert isinstance(frame, pl.DataFrame)
+    return frame

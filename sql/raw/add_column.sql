@@ -1,0 +1,2 @@
+-- The table and column names are catalogue identifiers.
+ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} VARCHAR;

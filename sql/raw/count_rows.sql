@@ -1,0 +1,2 @@
+-- The table name is a catalogue identifier.
+SELECT count(*) FROM {table};

@@ -1,0 +1,1 @@
+INSERT INTO validated.quarantine BY NAME SELECT * FROM quarantine_rows;

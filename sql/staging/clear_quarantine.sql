@@ -1,0 +1,1 @@
+DELETE FROM validated.quarantine WHERE source_id = $source_id;

@@ -1,0 +1,1 @@
+SELECT code, council_code FROM validated.council_code_map;
