@@ -34,7 +34,7 @@ def query_frame(
     connection: duckdb.DuckDBPyConnection, statement: str, params: dict | None = None
 ) -> pl.DataFrame:
     """Run a statement and return its result as a polars frame (via Arrow, no copy of types)."""
-    result = connection.execute(statement, params or {}).to_arrow_table()
+    result = connection.sql(statement, params=params or None).to_arrow_table()
     frame = pl.from_arrow(result)
     assert isinstance(frame, pl.DataFrame)
     return frame

@@ -25,7 +25,7 @@ class CouncilRegister(pa.DataFrameModel):
     """English principal councils, current and abolished, one row per council."""
 
     gss_code: str = pa.Field(str_matches=COUNCIL_GSS, unique=True)
-    register_code: str = pa.Field(str_matches=r"^[A-Z]{3}$", unique=True)
+    register_code: str = pa.Field(str_matches=r"^[A-Z]{3,4}$", unique=True)
     council_name: str = pa.Field(str_length={"min_value": 2})
     official_name: str
     authority_type: str = pa.Field(isin=list(COUNCIL_TYPES))
@@ -33,7 +33,7 @@ class CouncilRegister(pa.DataFrameModel):
     region: str = pa.Field(isin=ENGLISH_REGIONS)
     start_date: date = pa.Field(nullable=True)
     end_date: date = pa.Field(nullable=True)
-    replaced_by: str = pa.Field(nullable=True, str_matches=r"^[A-Z]{3}(,[A-Z]{3})*$")
+    replaced_by: str = pa.Field(nullable=True, str_matches=r"^[A-Z]{3,4}(,[A-Z]{3,4})*$")
     former_gss_codes: str = pa.Field(nullable=True)
     population_2020: float = pa.Field(nullable=True, ge=0)
     is_current: bool
@@ -120,7 +120,7 @@ class CouncilGssLookup(pa.DataFrameModel):
     """A GSS code (current or former) and the register council it belongs to."""
 
     gss_code: str = pa.Field(str_matches=ANY_GSS, unique=True)
-    register_code: str = pa.Field(str_matches=r"^[A-Z]{3}$")
+    register_code: str = pa.Field(str_matches=r"^[A-Z]{3,4}$")
     council_code: str = pa.Field(str_matches=COUNCIL_GSS)
 
 
@@ -135,7 +135,7 @@ class CouncilNameLookup(pa.DataFrameModel):
     """A name variant (as sources spell it) and the register council it means."""
 
     name_variant: str = pa.Field(str_length={"min_value": 1})
-    register_code: str = pa.Field(str_matches=r"^[A-Z]{3}$")
+    register_code: str = pa.Field(str_matches=r"^[A-Z]{3,4}$")
     council_code: str = pa.Field(str_matches=COUNCIL_GSS)
 
     class Config:

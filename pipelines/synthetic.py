@@ -1,0 +1,496 @@
+"""A fictional estate of councils, written in the real sources' formats.
+
+Every council here is made up: codes use the numbers 900001 upwards within the real GSS
+prefixes (no real council has them) and names are invented ("Testshire 3 County Council").
+Tests use it to know the answer by construction; benchmarks use it at scale (`scale=100` is
+about 32,000 councils). The same seed gives the same files, byte for byte.
+
+Councils listed in `distressed` run their unallocated reserves down year after year; those in
+`section114` also get a section 114 notice on the given date, so a backtest's answer is known.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+# Council types in roughly England's proportions (per 317 councils).
+TYPE_MIX = {
+    "E10": ("CTY", 21),
+    "E07": ("NMD", 164),
+    "E06": ("UA", 63),
+    "E08": ("MD", 36),
+    "E09": ("LBO", 33),
+}
+TYPE_NAMES = {
+    "CTY": "County council",
+    "NMD": "Non-metropolitan district",
+    "UA": "Unitary authority",
+    "MD": "Metropolitan district",
+    "LBO": "London borough",
+}
+RS_CLASS = {"CTY": "SC", "NMD": "SD", "UA": "UA", "MD": "MD", "LBO": "L"}
+SOCIAL_CARE = {"CTY", "UA", "MD", "LBO"}
+REGIONS = [
+    "North East",
+    "North West",
+    "Yorkshire and The Humber",
+    "East Midlands",
+    "West Midlands",
+    "East of England",
+    "South East",
+    "South West",
+]
+STEMS = ["Testshire", "Fictionton", "Sampleford", "Mockbury", "Dummerset", "Exampleham"]
+# Net revenue expenditure per head (£) by type, for plausible sizes.
+SPEND_PER_HEAD = {"CTY": 900, "NMD": 150, "UA": 1100, "MD": 1100, "LBO": 1100}
+ASC_METRICS = {
+    "ASC1": ("Outcome, ASC Carer Quality of Life", 7.6, 0.4, "desc"),
+    "ASC2": ("Outcome, ASC Quality of Life", 0.4, 0.04, "desc"),
+    "ASC3": ("Outcome, Ease of finding information about services : service users", 68, 6, "DESC"),
+    "ASC4": ("Outcome, Ease of finding information about support : carers", 60, 6, "DESC"),
+    "ASC5": ("Outcome, Outcome of short-term services: sequel to service", 78, 8, "DESC"),
+    "ASC6": ("Outcome, Requests resulting in a service", 1500, 400, "None"),
+    "ASC7": ("Outcome, Workforce turnover rate", 28, 5, "None"),
+}
+RS_YEARS = ["2015-16", "2016-17", "2017-18"]
+ASC_YEARS = [f"{y}-{(y + 1) % 100:02d}" for y in range(2015, 2023)]
+CT_FIRST_YEAR = 2010
+CT_LAST_YEAR = 2022
+RS_FILES = {
+    "2015-16": "RS_2015-16_data_by_LA_-_Revision.xlsx",
+    "2016-17": "RS_2016-17_data_by_LA.xlsx",
+    "2017-18": "RS_2017-18_data_by_LA_PRENOV.xlsx",
+}
+REGISTER_HEADER = [
+    "local-authority-code",
+    "official-name",
+    "nice-name",
+    "gss-code",
+    "start-date",
+    "end-date",
+    "replaced-by",
+    "nation",
+    "region",
+    "local-authority-type",
+    "local-authority-type-name",
+    "county-la",
+    "combined-authority",
+    "alt-names",
+    "former-gss-codes",
+    "notes",
+    "current-authority",
+    "ecode",
+    "pop-2020",
+]
+
+
+@dataclass(frozen=True)
+class Council:
+    gss_code: str
+    register_code: str
+    name: str
+    authority_type: str
+    region: str
+    population: int
+    ecode: str
+
+    @property
+    def official_name(self) -> str:
+        suffix = "County Council" if self.authority_type == "CTY" else "Council"
+        return f"{self.name} {suffix}"
+
+
+@dataclass
+class Estate:
+    councils: list[Council]
+    distressed: set[str] = field(default_factory=set)
+    section114: dict[str, date] = field(default_factory=dict)
+
+
+def _register_code(index: int) -> str:
+    """Four letters from QAAA on: real register codes have three, so these never collide."""
+    letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    code = ""
+    for _ in range(3):
+        index, digit = divmod(index, 26)
+        code = letters[digit] + code
+    return "Q" + code
+
+
+def make_estate(scale: float = 1.0, seed: int = 7, distressed_share: float = 0.04) -> Estate:
+    """Councils in England's type mix; `scale=1` is about 317 councils."""
+    rng = random.Random(seed)
+    councils: list[Council] = []
+    index = 0
+    for prefix, (authority_type, count) in TYPE_MIX.items():
+        for number in range(max(1, round(count * scale))):
+            stem = STEMS[index % len(STEMS)]
+            region = "London" if authority_type == "LBO" else rng.choice(REGIONS)
+            population = {
+                "CTY": rng.randint(500_000, 1_500_000),
+                "NMD": rng.randint(60_000, 180_000),
+            }.get(authority_type, rng.randint(150_000, 450_000))
+            councils.append(
+                Council(
+                    gss_code=f"{prefix}{900001 + number:06d}"[:9],
+                    register_code=_register_code(index),
+                    name=f"{stem} {index + 1}",
+                    authority_type=authority_type,
+                    region=region,
+                    population=population,
+                    ecode=f"E9{index:05d}",
+                )
+            )
+            index += 1
+    if len({c.gss_code for c in councils}) != len(councils):
+        raise ValueError("scale too large for six-digit fictional codes")
+    pool = [c.gss_code for c in councils]
+    distressed = set(rng.sample(pool, max(1, round(len(pool) * distressed_share))))
+    section114 = {
+        code: date(2018 + i % 4, 1 + (i * 5) % 12, 1 + i % 27)
+        for i, code in enumerate(sorted(distressed))
+        if i % 2 == 0
+    }
+    return Estate(councils=councils, distressed=distressed, section114=section114)
+
+
+def _write_csv(path: Path, header: list[str], rows: Iterable[list[object]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
+
+
+def _neighbours(estate: Estate) -> dict[str, list[str]]:
+    """Each council's 15 nearest by population among councils of its type (plus itself)."""
+    by_type: dict[str, list[Council]] = {}
+    for council in estate.councils:
+        by_type.setdefault(council.authority_type, []).append(council)
+    result: dict[str, list[str]] = {}
+    for group in by_type.values():
+        ordered = sorted(group, key=lambda c: c.population)
+        for position, council in enumerate(ordered):
+            low = max(0, min(position - 8, len(ordered) - 16))
+            window = ordered[low : low + 16]
+            result[council.gss_code] = sorted(c.gss_code for c in window)
+    return result
+
+
+def _reserve_paths(estate: Estate, rng: random.Random) -> dict[str, dict[str, dict[str, float]]]:
+    """Per council and year: NRE and reserves (£000) at start and end of year."""
+    paths: dict[str, dict[str, dict[str, float]]] = {}
+    for council in estate.councils:
+        nre = council.population * SPEND_PER_HEAD[council.authority_type] / 1000
+        unallocated = nre * rng.uniform(0.06, 0.16)
+        earmarked = nre * rng.uniform(0.15, 0.40)
+        years: dict[str, dict[str, float]] = {}
+        for year in RS_YEARS:
+            spend = nre * rng.uniform(0.98, 1.04)
+            if council.gss_code in estate.distressed:
+                unallocated_end = unallocated * rng.uniform(0.45, 0.6)
+                earmarked_end = earmarked * rng.uniform(0.6, 0.75)
+            else:
+                unallocated_end = unallocated * rng.uniform(0.95, 1.08)
+                earmarked_end = earmarked * rng.uniform(0.9, 1.1)
+            years[year] = {
+                "nre": round(spend, 3),
+                "unallocated_start": round(unallocated),
+                "unallocated_end": round(unallocated_end),
+                "earmarked_start": round(earmarked),
+                "earmarked_end": round(earmarked_end),
+                "schools_start": round(nre * 0.02),
+                "schools_end": round(nre * 0.02),
+                "public_health_start": round(nre * 0.005),
+                "public_health_end": round(nre * 0.005),
+            }
+            unallocated, earmarked, nre = unallocated_end, earmarked_end, spend
+        paths[council.gss_code] = years
+    return paths
+
+
+def _write_rs_workbook(path: Path, year: str, estate: Estate, values: dict) -> None:
+    import xlsxwriter
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    book = xlsxwriter.Workbook(str(path), {"constant_memory": True})
+    book.add_worksheet("Front Page").write(0, 0, "Fictional Revenue Outturn (test data)")
+    book.add_worksheet("LA drop-down")
+    sheet = book.add_worksheet(f"RS LA Data {year}")
+    sheet.write(0, 0, f"Revenue Outturn (RO) {year}: Revenue Outturn Summary (RS) data")
+    sheet.write(1, 0, "Net current expenditure (£ thousand)")
+    sheet.write(4, 0, "FICTIONAL")
+    estimated = "Estimated " if year != "2016-17" else ""
+    header = [
+        "E-code",
+        "ONS Code",
+        "Local authority",
+        None,
+        "Class",
+        "Education services",
+        "NET REVENUE EXPENDITURE",
+        f"{estimated}schools reserves level at 1 April",
+        f"{estimated}public health financial reserves level at 1 April",
+        f"{estimated}other earmarked financial reserves level at 1 April",
+        f"{estimated}unallocated financial reserves level at 1 April",
+        f"{estimated}schools reserves level at 31 March",
+        f"{estimated}public health financial reserves level at 31 March",
+        f"{estimated}other earmarked financial reserves level at 31 March",
+        f"{estimated}unallocated financial reserves level at 31 March",
+    ]
+    for column, text in enumerate(header):
+        if text is not None:
+            sheet.write(6, column, text)
+    row = 7
+    for council in estate.councils:
+        v = values[council.gss_code][year]
+        cells = [
+            council.ecode,
+            council.gss_code,
+            council.name,
+            None,
+            RS_CLASS[council.authority_type],
+            round(v["nre"] * 0.3),
+            v["nre"],
+            v["schools_start"],
+            v["public_health_start"],
+            v["earmarked_start"],
+            v["unallocated_start"],
+            v["schools_end"],
+            v["public_health_end"],
+            v["earmarked_end"],
+            v["unallocated_end"],
+        ]
+        for column, cell in enumerate(cells):
+            if cell is not None:
+                sheet.write(row, column, cell)
+        row += 1
+    sheet.write(row + 1, 2, "ENGLAND")
+    sheet.write(row + 3, 0, "Source: fictional test data")
+    book.close()
+
+
+def _quarter_headers() -> list[tuple[str, int, int]]:
+    """(header, financial year start, fiscal quarter) for every quarter in the CT table."""
+    names = [
+        ("April to June", 0, 1),
+        ("July to September", 0, 2),
+        ("October to December", 0, 3),
+        ("January to March", 1, 4),
+    ]
+    return [
+        (f"{label} {year + offset} (Q{quarter})", year, quarter)
+        for year in range(CT_FIRST_YEAR, CT_LAST_YEAR + 1)
+        for label, offset, quarter in names
+    ]
+
+
+def _write_ct_workbook(path: Path, estate: Estate, rng: random.Random) -> None:
+    import xlsxwriter
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    book = xlsxwriter.Workbook(str(path), {"constant_memory": True})
+    for name in ("Cover", "Contents", "Notes", "Table_1", "Table_2", "Table_3", "Table_4"):
+        book.add_worksheet(name)
+    sheet = book.add_worksheet("Table_5")
+    sheet.write(0, 0, "Table 5: Receipts of council tax (fictional test data)")
+    quarters = _quarter_headers()
+    header = ["E-code", "ONS Code", "Local authority", "Class", "Region"] + [q[0] for q in quarters]
+    for column, text in enumerate(header):
+        sheet.write(5, column, text)
+    sheet.write_row(6, 0, ["Eng", "E92000001", "England", "Eng", "Eng"])
+    row = 7
+    for council in estate.councils:
+        if council.authority_type == "CTY":
+            continue  # counties do not bill council tax
+        annual = council.population * 0.6
+        growth = rng.uniform(0.02, 0.05)
+        sheet.write_row(
+            row,
+            0,
+            [council.ecode, council.gss_code, council.name, RS_CLASS[council.authority_type], "X"],
+        )
+        for column, (_, year, quarter) in enumerate(quarters, start=5):
+            share = 0.15 if quarter == 4 else 0.283
+            sheet.write(
+                row, column, round(annual * (1 + growth) ** (year - CT_FIRST_YEAR) * share, 2)
+            )
+        row += 1
+    book.add_worksheet("LA_List")
+    book.close()
+
+
+def write_estate(data_dir: Path, estate: Estate, seed: int = 7) -> None:
+    """Write every source the catalogue names, in its real format, under `data_dir`."""
+    rng = random.Random(seed)
+    sources = data_dir / "sources"
+    _write_csv(
+        sources / "mysociety_la_codes" / "uk_local_authorities_current.csv",
+        REGISTER_HEADER,
+        (
+            [
+                c.register_code,
+                c.official_name,
+                c.name,
+                c.gss_code,
+                "",
+                "",
+                "",
+                "England",
+                c.region,
+                c.authority_type,
+                TYPE_NAMES[c.authority_type],
+                "",
+                "",
+                c.name,
+                "",
+                "fictional council for testing",
+                "True",
+                c.ecode,
+                f"{c.population}.0",
+            ]
+            for c in estate.councils
+        ),
+    )
+    _write_csv(
+        sources / "mysociety_la_codes" / "lookup_gss_to_registry.csv",
+        ["gss-code", "local-authority-code"],
+        ([c.gss_code, c.register_code] for c in estate.councils),
+    )
+    _write_csv(
+        sources / "mysociety_la_codes" / "lookup_name_to_registry.csv",
+        ["la-name", "local-authority-code"],
+        ([name, c.register_code] for c in estate.councils for name in (c.name, c.official_name)),
+    )
+    neighbours = _neighbours(estate)
+    path = sources / "oflog_asc" / "NN.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(neighbours), encoding="utf-8")
+    asc_rows = []
+    for year in ASC_YEARS:
+        for metric_id, (measure, mean, spread, order) in ASC_METRICS.items():
+            for c in estate.councils:
+                if c.authority_type not in SOCIAL_CARE:
+                    continue
+                ceiling = {"ASC1": 12.0, "ASC2": 1.0, "ASC6": 100_000.0}.get(metric_id, 100.0)
+                value = min(ceiling, max(0.0, rng.gauss(mean, spread)))
+                if c.gss_code in estate.distressed and metric_id == "ASC7":
+                    value = mean + 3 * spread
+                asc_rows.append(
+                    [
+                        year,
+                        c.gss_code,
+                        c.name,
+                        "LA_Raw",
+                        TYPE_NAMES[c.authority_type],
+                        c.region,
+                        measure,
+                        metric_id,
+                        round(value, 3),
+                        "",
+                        "",
+                        order,
+                    ]
+                )
+    _write_csv(
+        sources / "oflog_asc" / "ASC_data.csv",
+        [
+            "Financial year",
+            "Local authority code",
+            "Local authority name",
+            "Grouping",
+            "Entity_Name",
+            "Region",
+            "Measure",
+            "Code",
+            "Value",
+            "MEDIAN",
+            "MADs_from_median",
+            "rank_order",
+        ],
+        asc_rows,
+    )
+    reserves = _reserve_paths(estate, rng)
+    for year, name in RS_FILES.items():
+        _write_rs_workbook(sources / "bbc_council_reserves" / name, year, estate, reserves)
+    _write_ct_workbook(
+        sources / "ct_receipts" / "CT_Receipts_Live_Table_Q4_2022-23.xlsx", estate, rng
+    )
+    names = {c.gss_code: c.name for c in estate.councils}
+    _write_csv(
+        sources / "registers" / "section114_notices.csv",
+        [
+            "gss_code",
+            "authority",
+            "notice_date",
+            "date_precision",
+            "notice_number",
+            "note",
+            "source",
+            "source_quality",
+        ],
+        (
+            [
+                code,
+                names[code],
+                when.isoformat(),
+                "day",
+                "",
+                "fictional",
+                "https://example.org/s114",
+                "fictional",
+            ]
+            for code, when in sorted(estate.section114.items())
+        ),
+    )
+    _write_csv(
+        sources / "registers" / "interventions_seen.csv",
+        [
+            "gss_code",
+            "authority",
+            "intervention",
+            "date_or_period",
+            "evidence_seen",
+            "source",
+            "source_quality",
+        ],
+        [],
+    )
+    _write_csv(
+        sources / "registers" / "audit_findings.csv",
+        [
+            "council_code",
+            "council_name",
+            "financial_year",
+            "finding_type",
+            "opinion",
+            "disclaimer_reason",
+            "vfm_criterion",
+            "recommendation_tier",
+            "finding_date",
+            "published_date",
+            "auditor",
+            "summary",
+            "source_url",
+        ],
+        [],
+    )
+    _write_csv(
+        sources / "registers" / "peer_challenges.csv",
+        [
+            "council_code",
+            "council_name",
+            "challenge_date",
+            "report_published_date",
+            "action_plan_published_date",
+            "progress_review_date",
+            "source_url",
+        ],
+        [],
+    )
