@@ -169,7 +169,7 @@ def build_validated_asset(source_id: str) -> dg.AssetsDefinition:
                 for via in {rule.via, *([rule.fallback_via] if rule.fallback_column else [])}:
                     code_maps[via] = query_frame(connection, load_sql(CODE_MAP_SQL[via]))
             try:
-                staged = stage_rows(raw, spec, source_id, code_maps)
+                staged = stage_rows(raw, spec, source_id, code_maps, source.publication_lag_days)
             except StructuralValidationError as error:
                 paths = sorted(set(raw.get_column("source_path").to_list())) if raw.height else []
                 raise dg.Failure(

@@ -356,6 +356,7 @@ def stage_rows(
     spec: StagingSpec,
     source_id: str,
     code_maps: dict[str, pl.DataFrame] | None = None,
+    publication_lag_days: int | None = None,
 ) -> Staged:
     """Validate raw rows: everything either passes or is quarantined with a reason."""
     failures: list[pl.DataFrame] = []
@@ -398,7 +399,26 @@ def stage_rows(
         else pl.DataFrame(schema=QUARANTINE_SCHEMA)
     )
     valid = frame.select(spec.output_columns) if spec.output_columns else frame
+    if publication_lag_days is not None:
+        valid = with_publication_date(valid, publication_lag_days)
     return Staged(valid=valid, quarantine=quarantine.select(list(QUARANTINE_SCHEMA)))
+
+
+def with_publication_date(frame: pl.DataFrame, lag_days: int) -> pl.DataFrame:
+    """When each row became public: its own date if the source gives one, else the end of its
+    period plus the source's usual publication lag (catalogue `publication_lag_days`)."""
+    end = next((c for c in ("period_end", "quarter_end") if c in frame.columns), None)
+    if end is None:
+        return frame
+    estimated = pl.col(end) + pl.duration(days=lag_days)
+    given = pl.col("published_date") if "published_date" in frame.columns else pl.lit(None)
+    return frame.with_columns(
+        pl.coalesce(given.cast(pl.Date), estimated).alias("published_date"),
+        pl.when(given.is_not_null())
+        .then(pl.lit("stated"))
+        .otherwise(pl.lit(f"estimated: period end + {lag_days} days"))
+        .alias("published_date_basis"),
+    )
 
 
 def count_invariant(raw: pl.DataFrame, staged: Staged) -> pl.DataFrame:

@@ -1,26 +1,26 @@
-"""The code location: the one place where assets, checks, resources and jobs are assembled."""
-
-from __future__ import annotations
+"""The code location: the one place where assets, checks, resources, jobs and schedules are
+assembled. Business logic lives in assets/, checks/ and sql/."""
 
 import dagster as dg
 
+from assets.indicators import indicator_values, peer_groups
 from assets.raw import raw_assets
+from assets.scores import indicator_scores
 from assets.validated import council_code_map, validated_assets
+from assets.watchlist import watchlist
+from pipelines.jobs import ingest_job, quarterly_schedule, watchlist_job
 from pipelines.profiles import Settings, resources_for
 
 settings = Settings.from_environment()
 
-all_assets = [*raw_assets, *validated_assets, council_code_map]
-
-ingest_job = dg.define_asset_job(
-    name="ingest_and_validate",
-    selection=dg.AssetSelection.groups("sources", "validated"),
-    description="Land every source file in the raw layer and validate it.",
-)
+ingest_assets = [*raw_assets, *validated_assets, council_code_map, peer_groups]
+quarterly_assets = [indicator_values, indicator_scores, watchlist]
+all_assets = [*ingest_assets, *quarterly_assets]
 
 defs = dg.Definitions(
     assets=all_assets,
-    jobs=[ingest_job],
+    jobs=[ingest_job, watchlist_job],
+    schedules=[quarterly_schedule],
     resources=resources_for(settings),
     # Every step writes the one DuckDB file, which allows a single writing process.
     executor=dg.in_process_executor,

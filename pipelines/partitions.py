@@ -45,3 +45,12 @@ def partition_key_for(label: str) -> str:
     """`2018Q1` -> `2018-01-01`."""
     year, quarter = label.upper().split("Q")
     return date(int(year), 3 * int(quarter) - 2, 1).isoformat()
+
+
+def last_complete_quarter(today: date) -> str:
+    """The partition key of the latest quarter that had ended by `today`."""
+    current_start_month = 3 * ((today.month - 1) // 3) + 1
+    year, month = today.year, current_start_month - 3
+    if month < 1:
+        year, month = year - 1, month + 12
+    return date(year, month, 1).isoformat()

@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipelines.resources import SourceFiles, Warehouse
+from pipelines.resources import ParquetOutputs, SourceFiles, Warehouse
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 PROFILES = ("local", "production")
@@ -49,6 +49,7 @@ def resources_for(settings: Settings) -> dict[str, object]:
     """The resources of a profile: the one place deployments differ."""
     return {
         "warehouse": Warehouse(database=str(settings.warehouse_path)),
+        "parquet_outputs": ParquetOutputs(output_dir=str(settings.output_dir)),
         "source_files": SourceFiles(
             data_dir=str(settings.data_dir),
             mode="http" if settings.profile == "production" else "local",

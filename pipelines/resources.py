@@ -17,6 +17,8 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from pipelines.catalogue import FileSpec
 
@@ -97,6 +99,36 @@ class SourceFiles(dg.ConfigurableResource):
                     digest.update(chunk)
                     out.write(chunk)
             target = landing / f"{digest.hexdigest()[:16]}-{name}"
+            os.replace(temp_name, target)
+        except BaseException:
+            Path(temp_name).unlink(missing_ok=True)
+            raise
+        return target
+
+
+class ParquetOutputs(dg.ConfigurableResource):
+    """Where the published Parquet datasets go: `<output_dir>/<dataset>/quarter=<label>/`.
+
+    Each file is written to a temporary name in the same folder and renamed into place, so a
+    reader (or a run killed half way) only ever sees a previous complete file or the new one.
+    """
+
+    output_dir: str
+
+    def partition_path(self, dataset: str, quarter: str) -> Path:
+        if not dataset.isidentifier() or not quarter.replace("Q", "").isdigit():
+            raise ValueError(f"unexpected dataset {dataset!r} or quarter {quarter!r}")
+        return Path(self.output_dir) / dataset / f"quarter={quarter}" / "part-0.parquet"
+
+    def write_partition(self, dataset: str, quarter: str, table: pa.Table) -> Path:
+        target = self.partition_path(dataset, quarter)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        handle, temp_name = tempfile.mkstemp(dir=target.parent, prefix=".part-0.", suffix=".tmp")
+        os.close(handle)
+        try:
+            pq.write_table(table, temp_name, compression="zstd")
+            with open(temp_name, "rb") as written:
+                os.fsync(written.fileno())
             os.replace(temp_name, target)
         except BaseException:
             Path(temp_name).unlink(missing_ok=True)

@@ -15,7 +15,8 @@ FINDING_TYPES = [
     "recommendation",
     "public_interest_report",
 ]
-OPINIONS = ["unmodified", "qualified", "adverse", "disclaimed"]
+# "outstanding": as at the finding date, no opinion had been given for the year.
+OPINIONS = ["unmodified", "qualified", "adverse", "disclaimed", "outstanding"]
 DISCLAIMER_REASONS = ["backstop", "other"]
 VFM_CRITERIA = ["financial_sustainability", "governance", "economy_efficiency_effectiveness"]
 RECOMMENDATION_TIERS = ["statutory", "key", "improvement"]

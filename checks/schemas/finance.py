@@ -116,7 +116,8 @@ def _derive_receipts(frame: pl.DataFrame) -> pl.DataFrame:
             "financial_year"
         ),
         fiscal_quarter.alias("fiscal_quarter"),
-        pl.col("load_published").alias("published_date"),
+        # The edition's date; each quarter's figure was first public long before it.
+        pl.col("load_published").alias("edition_published"),
     )
 
 
@@ -138,7 +139,7 @@ COUNCIL_TAX_RECEIPTS = StagingSpec(
         "quarter_end",
         "financial_year",
         "fiscal_quarter",
-        "published_date",
+        "edition_published",
         "receipts",
         *LINEAGE,
     ],

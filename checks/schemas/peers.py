@@ -21,19 +21,24 @@ class NearestNeighbours(pa.DataFrameModel):
         return data.lazyframe.select(pl.col("n_neighbours").is_not_null().alias("ok"))
 
 
-def _count(text: str | None) -> int | None:
+def _codes(text: str | None) -> list[str] | None:
     try:
         codes = json.loads(text) if text else None
     except json.JSONDecodeError:
         return None
     if not isinstance(codes, list) or not all(isinstance(c, str) for c in codes):
         return None
-    return len(codes)
+    return [c.strip().upper() for c in codes]
 
 
 def _derive(frame: pl.DataFrame) -> pl.DataFrame:
-    return frame.with_columns(
-        pl.col("neighbour_codes").map_elements(_count, return_dtype=pl.Int64).alias("n_neighbours")
+    parsed = pl.Series(
+        "neighbours",
+        [_codes(t) for t in frame.get_column("neighbour_codes").to_list()],
+        dtype=pl.List(pl.String),
+    )
+    return frame.with_columns(parsed).with_columns(
+        pl.col("neighbours").list.len().cast(pl.Int64).alias("n_neighbours")
     )
 
 
@@ -45,6 +50,7 @@ NEAREST_NEIGHBOURS = StagingSpec(
         "council_code",
         "source_council_code",
         "neighbour_codes",
+        "neighbours",
         "n_neighbours",
         *LINEAGE,
     ],

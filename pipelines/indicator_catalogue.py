@@ -1,0 +1,160 @@
+"""The indicator catalogue (`sql/indicators/catalogue.yaml`) loaded, checked and shaped as the
+relations the scoring SQL joins: `indicator_catalogue`, `risk_bands` and `audit_years`."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import yaml
+
+from pipelines.sql import SQL_DIR
+
+CATALOGUE_PATH = SQL_DIR / "indicators" / "catalogue.yaml"
+METHODS = {"peer", "absolute", "event", "context"}
+POLARITIES = {"higher_is_better", "higher_is_worse"}
+PEER_BASES = {"nearest_neighbours", "council_type"}
+COUNCIL_TYPES = {"county", "district", "unitary", "metropolitan district", "london borough"}
+
+
+class IndicatorCatalogueError(ValueError):
+    """The indicator catalogue asks for something the pipeline cannot do."""
+
+
+INDICATOR_SCHEMA = {
+    "indicator_id": pl.String,
+    "name": pl.String,
+    "family": pl.String,
+    "source": pl.String,
+    "sql": pl.String,
+    "unit": pl.String,
+    "method": pl.String,
+    "polarity": pl.String,
+    "peer_basis": pl.String,
+    "threshold": pl.Float64,
+    "weight": pl.Float64,
+    "min_peers": pl.Int64,
+    "max_age_days": pl.Int64,
+    "half_life_years": pl.Float64,
+    "metric_id": pl.String,
+    "applies_to": pl.List(pl.String),
+    "baseline": pl.Boolean,
+}
+
+
+@dataclass(frozen=True)
+class IndicatorCatalogue:
+    indicators: pl.DataFrame
+    bands: pl.DataFrame
+    audit_years: pl.DataFrame
+    min_coverage: float
+    known_case_years: int
+    top_reasons: int
+    sha256: str
+
+    @property
+    def sql_files(self) -> list[str]:
+        """Each indicator SQL file once, in catalogue order."""
+        return list(dict.fromkeys(self.indicators.get_column("sql").to_list()))
+
+
+def _indicator_row(raw: dict[str, Any], families: set[str]) -> dict[str, Any]:
+    where = f"catalogue.yaml: indicator {raw.get('id')!r}"
+    missing = [k for k in ("id", "name", "family", "source", "sql", "method") if k not in raw]
+    if missing:
+        raise IndicatorCatalogueError(f"{where}: missing {missing}")
+    method = raw["method"]
+    if method not in METHODS:
+        raise IndicatorCatalogueError(f"{where}: method {method!r} not one of {sorted(METHODS)}")
+    polarity = raw.get("polarity", "higher_is_worse")
+    if polarity not in POLARITIES:
+        raise IndicatorCatalogueError(f"{where}: polarity {polarity!r}")
+    peer_basis = raw.get("peer_basis", "council_type")
+    if peer_basis not in PEER_BASES:
+        raise IndicatorCatalogueError(f"{where}: peer_basis {peer_basis!r}")
+    if raw["family"] not in families:
+        raise IndicatorCatalogueError(f"{where}: family {raw['family']!r} not in families")
+    applies_to = list(raw.get("applies_to") or sorted(COUNCIL_TYPES))
+    if set(applies_to) - COUNCIL_TYPES:
+        raise IndicatorCatalogueError(f"{where}: unknown council types in applies_to")
+    sql_path = SQL_DIR / raw["sql"]
+    if not sql_path.is_file() or SQL_DIR.resolve() not in sql_path.resolve().parents:
+        raise IndicatorCatalogueError(f"{where}: sql file {raw['sql']!r} not found under sql/")
+    weight = float(raw.get("weight", 0))
+    threshold = float(raw.get("threshold", 0))
+    if weight < 0:
+        raise IndicatorCatalogueError(f"{where}: weight must not be negative")
+    if method == "peer" and threshold <= 0:
+        raise IndicatorCatalogueError(f"{where}: a peer threshold is a positive number of MADs")
+    if method == "event" and not raw.get("half_life_years"):
+        raise IndicatorCatalogueError(f"{where}: an event indicator needs half_life_years")
+    return {
+        "indicator_id": raw["id"],
+        "name": raw["name"],
+        "family": raw["family"],
+        "source": raw["source"],
+        "sql": raw["sql"],
+        "unit": raw.get("unit", ""),
+        "method": method,
+        "polarity": polarity,
+        "peer_basis": peer_basis,
+        "threshold": threshold,
+        "weight": weight,
+        "min_peers": int(raw.get("min_peers", 5)),
+        "max_age_days": int(raw.get("max_age_days", 1100)),
+        "half_life_years": raw.get("half_life_years"),
+        "metric_id": raw.get("metric_id"),
+        "applies_to": applies_to,
+        "baseline": bool(raw.get("baseline", False)),
+    }
+
+
+def parse_indicator_catalogue(text: str) -> IndicatorCatalogue:
+    document = yaml.safe_load(text)
+    families = set(document.get("families") or {})
+    rows = [_indicator_row(raw, families) for raw in document.get("indicators") or []]
+    ids = [r["indicator_id"] for r in rows]
+    if len(ids) != len(set(ids)):
+        raise IndicatorCatalogueError("catalogue.yaml: indicator ids must be unique")
+    settings = document.get("settings") or {}
+    bands = pl.DataFrame(
+        settings.get("bands") or [{"band": "no flags", "min_score": 0.0}],
+        schema={"band": pl.String, "min_score": pl.Float64},
+    )
+    audit_years = pl.DataFrame(
+        [
+            {
+                "financial_year": str(y["financial_year"]),
+                "opinion_deadline": _as_date(y["opinion_deadline"]),
+                "backstop": _as_date(y["backstop"]) if y.get("backstop") else None,
+            }
+            for y in document.get("audit_years") or []
+        ],
+        schema={"financial_year": pl.String, "opinion_deadline": pl.Date, "backstop": pl.Date},
+    )
+    return IndicatorCatalogue(
+        indicators=pl.DataFrame(rows, schema=INDICATOR_SCHEMA),
+        bands=bands,
+        audit_years=audit_years,
+        min_coverage=float(settings.get("insufficient_data_below_coverage", 0.25)),
+        known_case_years=int(settings.get("known_case_years_after_section114", 3)),
+        top_reasons=int(settings.get("top_reasons", 3)),
+        sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+    )
+
+
+def _as_date(value: Any) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
+def load_indicator_catalogue(path: Path | None = None) -> IndicatorCatalogue:
+    """Read the catalogue fresh on every call, so an analyst's edit takes effect on the next
+    materialisation without restarting anything. EARLY_WARNING_INDICATOR_CATALOGUE points at
+    another file (for a what-if run)."""
+    chosen = path or Path(os.environ.get("EARLY_WARNING_INDICATOR_CATALOGUE", CATALOGUE_PATH))
+    return parse_indicator_catalogue(chosen.read_text(encoding="utf-8"))
