@@ -7,9 +7,11 @@ import pyarrow as pa_arrow
 
 RISK_BANDS = ["high", "elevated", "watch", "no flags", "insufficient data"]
 
+# `quarter` is not stored inside the files: it is the Hive partition (`quarter=2018Q1/`), which
+# every reader (pandas, polars, DuckDB, Arrow datasets) turns back into a column. Storing it
+# twice makes pandas refuse the dataset.
 WATCHLIST_ARROW_SCHEMA = pa_arrow.schema(
     [
-        ("quarter", pa_arrow.string()),
         ("as_of_date", pa_arrow.date32()),
         ("council_code", pa_arrow.string()),
         ("council_name", pa_arrow.string()),
@@ -36,7 +38,6 @@ WATCHLIST_ARROW_SCHEMA = pa_arrow.schema(
 
 FLAGS_ARROW_SCHEMA = pa_arrow.schema(
     [
-        ("quarter", pa_arrow.string()),
         ("as_of_date", pa_arrow.date32()),
         ("council_code", pa_arrow.string()),
         ("council_name", pa_arrow.string()),

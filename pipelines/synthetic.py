@@ -249,23 +249,23 @@ def _write_rs_workbook(path: Path, year: str, estate: Estate, values: dict) -> N
             sheet.write(6, column, text)
     row = 7
     for council in estate.councils:
-        v = values[council.gss_code][year]
+        v = values.get(council.gss_code, {}).get(year)
+        if v is None:
+            continue  # no return from this council for this year
+        nre = v.get("nre")
         cells = [
             council.ecode,
             council.gss_code,
             council.name,
             None,
             RS_CLASS[council.authority_type],
-            round(v["nre"] * 0.3),
-            v["nre"],
-            v["schools_start"],
-            v["public_health_start"],
-            v["earmarked_start"],
-            v["unallocated_start"],
-            v["schools_end"],
-            v["public_health_end"],
-            v["earmarked_end"],
-            v["unallocated_end"],
+            None if nre is None else round(nre * 0.3),
+            nre,
+            *(
+                v.get(f"{kind}_{when}")
+                for when in ("start", "end")
+                for kind in ("schools", "public_health", "earmarked", "unallocated")
+            ),
         ]
         for column, cell in enumerate(cells):
             if cell is not None:
@@ -326,8 +326,18 @@ def _write_ct_workbook(path: Path, estate: Estate, rng: random.Random) -> None:
     book.close()
 
 
-def write_estate(data_dir: Path, estate: Estate, seed: int = 7) -> None:
-    """Write every source the catalogue names, in its real format, under `data_dir`."""
+def write_estate(
+    data_dir: Path,
+    estate: Estate,
+    seed: int = 7,
+    reserves: dict[str, dict[str, dict[str, float]]] | None = None,
+    neighbours: dict[str, list[str]] | None = None,
+) -> None:
+    """Write every source the catalogue names, in its real format, under `data_dir`.
+
+    `reserves` ({gss: {"2017-18": {"nre", "unallocated_start", "unallocated_end",
+    "earmarked_start", "earmarked_end", "schools_start", ...}}}) and `neighbours` replace the
+    generated figures, for tests that need exact numbers."""
     rng = random.Random(seed)
     sources = data_dir / "sources"
     _write_csv(
@@ -368,7 +378,7 @@ def write_estate(data_dir: Path, estate: Estate, seed: int = 7) -> None:
         ["la-name", "local-authority-code"],
         ([name, c.register_code] for c in estate.councils for name in (c.name, c.official_name)),
     )
-    neighbours = _neighbours(estate)
+    neighbours = neighbours if neighbours is not None else _neighbours(estate)
     path = sources / "oflog_asc" / "NN.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(neighbours), encoding="utf-8")
@@ -416,7 +426,8 @@ def write_estate(data_dir: Path, estate: Estate, seed: int = 7) -> None:
         ],
         asc_rows,
     )
-    reserves = _reserve_paths(estate, rng)
+    generated = _reserve_paths(estate, rng)
+    reserves = {**generated, **(reserves or {})}
     for year, name in RS_FILES.items():
         _write_rs_workbook(sources / "bbc_council_reserves" / name, year, estate, reserves)
     _write_ct_workbook(
