@@ -29,35 +29,77 @@ def _report_failure(result: dg.ExecuteInProcessResult) -> None:
             print(f"FAILED {event.step_key}: {' '.join(message[:3])}", file=sys.stderr)
 
 
+def _execute(
+    job_name: str,
+    instance: dg.DagsterInstance,
+    tags: dict | None = None,
+    config: dict | None = None,
+) -> bool:
+    from pipelines.definitions import defs
+
+    result = defs.resolve_job_def(job_name).execute_in_process(
+        instance=instance, tags=tags or {}, run_config=config, raise_on_error=False
+    )
+    if not result.success:
+        _report_failure(result)
+    return result.success
+
+
+def _backtest_config(args: argparse.Namespace) -> dict:
+    settings = {
+        "events_path": os.path.abspath(args.events) if args.events else "",
+        "horizon_days": args.horizon_days,
+        "complete_until": args.complete_until or "",
+    }
+    return {"ops": {"backtest__backtest_report": {"config": settings}}}
+
+
 def run(args: argparse.Namespace) -> int:
-    from pipelines.definitions import defs, settings
+    from pipelines.definitions import settings
 
     keys = quarterly_partitions.get_partition_keys()
     first = partition_key_for(args.first) if args.first else keys[0]
     last = partition_key_for(args.last) if args.last else keys[-1]
     instance = _instance()
-    for job_name, tags in (
-        ("ingest_and_validate", {}),
-        (
-            "quarterly_watchlist",
-            {
-                "dagster/asset_partition_range_start": first,
-                "dagster/asset_partition_range_end": last,
-            },
-        ),
-    ):
-        print(f"Running {job_name} {tags.get('dagster/asset_partition_range_start', '')}...")
-        result = defs.resolve_job_def(job_name).execute_in_process(
-            instance=instance, tags=tags, raise_on_error=False
-        )
-        if not result.success:
-            _report_failure(result)
-            return 1
+    print("Ingesting and validating every source...")
+    if not _execute("ingest_and_validate", instance):
+        return 1
+    print(f"Building watchlists {quarter_label(first)} to {quarter_label(last)}...")
+    quarters = {
+        "dagster/asset_partition_range_start": first,
+        "dagster/asset_partition_range_end": last,
+    }
+    if not _execute("quarterly_watchlist", instance, tags=quarters):
+        return 1
+    print("Backtesting...")
+    if not _execute("backtest", instance, config=_backtest_config(args)):
+        return 1
     output = settings.output_dir
-    print(f"Quarters built:     {quarter_label(first)} to {quarter_label(last)}")
-    print(f"Warehouse (DuckDB): {settings.warehouse_path}")
-    print(f"Watchlist (Parquet): {output / 'watchlist'} (quarter=YYYYQn/part-0.parquet)")
-    print(f"Flags (Parquet):     {output / 'flags'}")
+    print(f"Warehouse (DuckDB):  {settings.warehouse_path}")
+    print(f"Watchlist (Parquet): {output / 'watchlist'}/quarter={quarter_label(last)}/")
+    print(f"Flags (Parquet):     {output / 'flags'}/quarter={quarter_label(last)}/")
+    print(f"Backtest report:     {output / 'backtest' / 'backtest.md'}")
+    return 0
+
+
+def backtest(args: argparse.Namespace) -> int:
+    """Backtest the watchlists already built, with an analyst's own events file."""
+    from pipelines.definitions import settings
+
+    if args.first or args.last:
+        keys = quarterly_partitions.get_partition_keys()
+        first = partition_key_for(args.first) if args.first else keys[0]
+        last = partition_key_for(args.last) if args.last else keys[-1]
+        print(f"Building watchlists {quarter_label(first)} to {quarter_label(last)}...")
+        quarters = {
+            "dagster/asset_partition_range_start": first,
+            "dagster/asset_partition_range_end": last,
+        }
+        if not _execute("quarterly_watchlist", _instance(), tags=quarters):
+            return 1
+    if not _execute("backtest", _instance(), config=_backtest_config(args)):
+        return 1
+    print(f"Backtest report: {settings.output_dir / 'backtest' / 'backtest.md'}")
     return 0
 
 
@@ -68,6 +110,20 @@ def main(argv: list[str] | None = None) -> int:
     run_parser.add_argument("--from", dest="first", help="first quarter, e.g. 2018Q1")
     run_parser.add_argument("--to", dest="last", help="last quarter, e.g. 2023Q4")
     run_parser.set_defaults(handler=run)
+    test_parser = commands.add_parser(
+        "backtest", help="backtest built watchlists against an events file"
+    )
+    test_parser.add_argument("--from", dest="first", help="rebuild quarters from, e.g. 2017Q1")
+    test_parser.add_argument("--to", dest="last", help="rebuild quarters to, e.g. 2020Q4")
+    test_parser.set_defaults(handler=backtest)
+    for sub in (run_parser, test_parser):
+        sub.add_argument(
+            "--events", help="CSV of council_code,event_date,event_type (default: registers)"
+        )
+        sub.add_argument("--horizon-days", type=int, default=1096, help="default 1096 (3 years)")
+        sub.add_argument(
+            "--complete-until", help="events known up to this date (default: the latest event)"
+        )
     args = parser.parse_args(argv)
     return int(args.handler(args))
 

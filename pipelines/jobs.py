@@ -21,6 +21,12 @@ watchlist_job = dg.define_asset_job(
     description="Indicators, scores and the published watchlist for one quarter or a range.",
 )
 
+backtest_job = dg.define_asset_job(
+    name="backtest",
+    selection=dg.AssetSelection.groups("backtest"),
+    description="Backtest every built quarter's watchlist against the failures that followed.",
+)
+
 
 @dg.schedule(
     name="quarterly_watchlist_schedule",
