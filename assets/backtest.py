@@ -426,7 +426,11 @@ def backtest_report(
             )
         ),
     }
-    main = result.overall.filter(pl.col("ranking") == "main score")
+    main = (
+        result.overall.filter(pl.col("ranking") == "main score")
+        if result.overall.height
+        else result.overall
+    )
     if main.height:
         for column in ("precision_at_10", "precision_at_20", "recall_at_20", "roc_auc"):
             value = main.get_column(column).item()
