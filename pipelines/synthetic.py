@@ -493,6 +493,19 @@ def write_estate(
         [],
     )
     _write_csv(
+        sources / "registers" / "analyst_notes.csv",
+        [
+            "council_code",
+            "council_name",
+            "note_date",
+            "category",
+            "note",
+            "shareable",
+            "recorded_by",
+        ],
+        [],
+    )
+    _write_csv(
         sources / "registers" / "peer_challenges.csv",
         [
             "council_code",

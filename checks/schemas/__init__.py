@@ -4,6 +4,7 @@ from checks.schemas.audit import AUDIT_FINDINGS, PEER_CHALLENGES
 from checks.schemas.data_explorer import DATA_EXPLORER_METRICS
 from checks.schemas.finance import COUNCIL_TAX_RECEIPTS, REVENUE_OUTTURN
 from checks.schemas.known_cases import INTERVENTIONS, SECTION114_NOTICES
+from checks.schemas.notes import NOTES
 from checks.schemas.peers import NEAREST_NEIGHBOURS
 from checks.schemas.register import COUNCIL_GSS_LOOKUP, COUNCIL_NAME_LOOKUP, COUNCIL_REGISTER
 from checks.validation import StagingSpec
@@ -20,4 +21,5 @@ STAGING_SPECS: dict[str, StagingSpec] = {
     "interventions": INTERVENTIONS,
     "audit_findings": AUDIT_FINDINGS,
     "peer_challenges": PEER_CHALLENGES,
+    "analyst_notes": NOTES,
 }
