@@ -36,6 +36,7 @@ backtest_job = dg.define_asset_job(
     # the next runs of the pipeline do so) when late data lands.
     cron_schedule="0 6 15 1,4,7,10 *",
     execution_timezone="Europe/London",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
     description="Builds the watchlist for the quarter that has just ended.",
 )
 def quarterly_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
