@@ -5,6 +5,7 @@ import dagster as dg
 
 from assets.backtest import backtest_report
 from assets.indicators import indicator_values, peer_groups
+from assets.quality import quality_checks
 from assets.raw import raw_assets
 from assets.scores import indicator_scores
 from assets.validated import council_code_map, validated_assets
@@ -20,6 +21,7 @@ all_assets = [*ingest_assets, *quarterly_assets, backtest_report]
 
 defs = dg.Definitions(
     assets=all_assets,
+    asset_checks=quality_checks,
     jobs=[ingest_job, watchlist_job, backtest_job],
     schedules=[quarterly_schedule],
     resources=resources_for(settings),
