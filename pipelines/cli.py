@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 import dagster as dg
 
@@ -74,11 +75,49 @@ def run(args: argparse.Namespace) -> int:
     print("Backtesting...")
     if not _execute("backtest", instance, config=_backtest_config(args)):
         return 1
+    evidence_quarter = _latest_quarter_with_evidence(settings.warehouse_path)
+    if evidence_quarter and evidence_quarter != quarter_label(last):
+        print(
+            f"No council is flagged in {quarter_label(last)} (no fresh public data); "
+            f"writing briefing packs for {evidence_quarter}, the latest quarter with flags..."
+        )
+        tags = {"dagster/partition": partition_key_for(evidence_quarter)}
+        if not _execute("briefing_packs", instance, tags=tags):
+            return 1
     output = settings.output_dir
     print(f"Warehouse (DuckDB):  {settings.warehouse_path}")
     print(f"Watchlist (Parquet): {output / 'watchlist'}/quarter={quarter_label(last)}/")
     print(f"Flags (Parquet):     {output / 'flags'}/quarter={quarter_label(last)}/")
+    packs_quarter = evidence_quarter or quarter_label(last)
+    print(f"Briefing packs:      {output / 'briefings'}/quarter={packs_quarter}/index.html")
     print(f"Backtest report:     {output / 'backtest' / 'backtest.md'}")
+    return 0
+
+
+def _latest_quarter_with_evidence(warehouse_path: Path) -> str | None:
+    import duckdb
+
+    from pipelines.sql import load_sql
+
+    with duckdb.connect(str(warehouse_path), read_only=True) as connection:
+        row = connection.execute(load_sql("watchlist/latest_quarter_with_evidence")).fetchone()
+    return row[0] if row else None
+
+
+def brief(args: argparse.Namespace) -> int:
+    """Write one council's briefing pack for a quarter already built."""
+    from assets.briefings import BriefingError, write_briefing
+    from pipelines.profiles import Settings
+
+    settings = Settings.from_environment()
+    try:
+        path = write_briefing(
+            settings.warehouse_path, settings.output_dir, args.quarter, args.council
+        )
+    except BriefingError as error:
+        print(f"early-warning brief: {error}", file=sys.stderr)
+        return 2
+    print(f"Briefing pack: {path}")
     return 0
 
 
@@ -110,6 +149,12 @@ def main(argv: list[str] | None = None) -> int:
     run_parser.add_argument("--from", dest="first", help="first quarter, e.g. 2018Q1")
     run_parser.add_argument("--to", dest="last", help="last quarter, e.g. 2023Q4")
     run_parser.set_defaults(handler=run)
+    brief_parser = commands.add_parser(
+        "brief", help="write one council's briefing pack (HTML) for a quarter already built"
+    )
+    brief_parser.add_argument("--quarter", required=True, help="the quarter, e.g. 2019Q1")
+    brief_parser.add_argument("--council", required=True, help="GSS code, e.g. E06000034")
+    brief_parser.set_defaults(handler=brief)
     test_parser = commands.add_parser(
         "backtest", help="backtest built watchlists against an events file"
     )

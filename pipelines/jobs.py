@@ -21,6 +21,13 @@ watchlist_job = dg.define_asset_job(
     description="Indicators, scores and the published watchlist for one quarter or a range.",
 )
 
+briefings_job = dg.define_asset_job(
+    name="briefing_packs",
+    selection=dg.AssetSelection.assets(["watchlist", "briefing_packs"]),
+    partitions_def=quarterly_partitions,
+    description="Briefing packs for a quarter already built.",
+)
+
 backtest_job = dg.define_asset_job(
     name="backtest",
     selection=dg.AssetSelection.groups("backtest"),
