@@ -16,9 +16,9 @@ import dagster as dg
 import duckdb
 import polars as pl
 
-from assets.readers import read_source_file
+from assets.readers import SourceFileError, read_source_file
 from pipelines.catalogue import FileSpec, SourceSpec, load_catalogue
-from pipelines.resources import SourceFiles, Warehouse
+from pipelines.resources import PathOutsideDataDirError, SourceFiles, Warehouse
 from pipelines.sql import load_sql, with_identifiers
 
 
@@ -68,12 +68,15 @@ def land_file(
     path: Path,
     run_id: str | None,
 ) -> FileLoad:
-    """Load one file into the raw layer unless a file with the same hash already is."""
+    """Load one file into the raw layer unless the same bytes were already loaded from it."""
+    if not path.is_file():
+        raise SourceFileError(path, "file not found")
     ensure_raw_tables(connection, spec)
     sha = file_sha256(path)
     mark = load_sql("raw/mark_current_load")
     existing = connection.execute(
-        load_sql("raw/find_load"), {"source_id": spec.id, "file_sha256": sha}
+        load_sql("raw/find_load"),
+        {"source_id": spec.id, "source_path": file.path, "file_sha256": sha},
     ).fetchone()
     if existing is not None:
         connection.execute(
@@ -154,9 +157,16 @@ def build_raw_asset(spec: SourceSpec) -> dg.AssetsDefinition:
         loads: list[FileLoad] = []
         with warehouse.connect() as connection:
             for file in spec.files:
-                path = source_files.fetch(spec.id, file)
-                context.log.info(f"{spec.id}: reading {path}")
-                load = land_file(connection, spec, file, path, context.run_id)
+                try:
+                    path = source_files.fetch(spec.id, file)
+                    context.log.info(f"{spec.id}: reading {path}")
+                    load = land_file(connection, spec, file, path, context.run_id)
+                except (SourceFileError, PathOutsideDataDirError, OSError) as error:
+                    # Fail with the file and the reason in the message a user sees first.
+                    raise dg.Failure(
+                        description=f"{spec.id}: {error}",
+                        metadata={"source": spec.id, "file": file.path},
+                    ) from error
                 verb = "loaded" if load.newly_loaded else "already loaded, skipped"
                 context.log.info(f"{spec.id}: {file.path} {verb} ({load.row_count} rows)")
                 loads.append(load)

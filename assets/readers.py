@@ -139,7 +139,10 @@ def read_csv_table(path: Path, spec: SourceSpec, file: FileSpec) -> pl.DataFrame
         first_line = str(error).strip().splitlines()[0]
         raise SourceFileError(path, f"not a readable CSV table: {first_line}") from error
     # A person counts the header line as line 1, so the first record is on the next line.
-    return _shape(path, spec, frame, first_row_number=file.header_row + 1)
+    shaped = _shape(path, spec, frame, first_row_number=file.header_row + 1)
+    # A blank line (every cell empty) is layout, not a record: hand-edited registers end in one.
+    content = [c for c in shaped.columns if c not in (SOURCE_ROW, SOURCE_COLUMN)]
+    return shaped.filter(~pl.all_horizontal(pl.col(content).is_null()))
 
 
 def read_xlsx_table(path: Path, spec: SourceSpec, file: FileSpec) -> pl.DataFrame:

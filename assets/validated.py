@@ -232,6 +232,7 @@ def council_code_map(
     context: dg.AssetExecutionContext, warehouse: Warehouse
 ) -> dg.MaterializeResult:
     with warehouse.connect() as connection:
+        connection.execute(load_sql("staging/code_candidates"))
         connection.execute(load_sql("staging/council_code_map"))
         mapped = query_frame(connection, load_sql("staging/gss_code_map"))
         ambiguous = query_frame(connection, load_sql("staging/ambiguous_council_codes"))

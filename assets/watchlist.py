@@ -21,14 +21,28 @@ WATCHLIST_KEY = dg.AssetKey(["watchlist", "watchlist"])
 TOP_ROWS = 15
 
 
-def inputs_fingerprint(connection, catalogue: IndicatorCatalogue) -> str:
-    """One hash of everything a watchlist was built from: every current source file's hash and
-    the indicator catalogue, so two watchlists with the same fingerprint had the same inputs."""
+def source_files_fingerprint(connection) -> str:
+    """One hash of every current source file (path and sha256): what this run read."""
     loads = query_frame(connection, load_sql("watchlist/current_inputs"))
-    digest = hashlib.sha256(catalogue.sha256.encode())
+    digest = hashlib.sha256()
     for row in loads.iter_rows():
         digest.update("|".join(str(v) for v in row).encode())
     return digest.hexdigest()
+
+
+def quarter_fingerprints(connection, catalogue: IndicatorCatalogue) -> pl.DataFrame:
+    """Per quarter, a hash of the catalogue and of everything public by its as-of date that
+    the watchlist used, so equal fingerprints mean equal inputs for that quarter."""
+    evidence = query_frame(connection, load_sql("watchlist/evidence_fingerprint"))
+    return evidence.select(
+        "quarter",
+        pl.col("evidence_sha256")
+        .map_elements(
+            lambda value: hashlib.sha256(f"{catalogue.sha256}|{value}".encode()).hexdigest(),
+            return_dtype=pl.String,
+        )
+        .alias("inputs_sha256"),
+    )
 
 
 def _to_arrow(frame: pl.DataFrame, schema: pa_arrow.Schema) -> pa_arrow.Table:
@@ -85,9 +99,10 @@ def watchlist(
         }
         ranked = query_frame(connection, load_sql("watchlist/watchlist"), params)
         flags = query_frame(connection, load_sql("watchlist/flags"))
-        fingerprint = inputs_fingerprint(connection, catalogue)
-        ranked = ranked.with_columns(
-            pl.lit(fingerprint).alias("inputs_sha256"),
+        files_fingerprint = source_files_fingerprint(connection)
+        ranked = ranked.join(
+            quarter_fingerprints(connection, catalogue), on="quarter", how="left"
+        ).with_columns(
             pl.lit(context.run_id).alias("run_id"),
             pl.lit(pipelines.__version__).alias("pipeline_version"),
         )
@@ -132,7 +147,8 @@ def watchlist(
             ),
             "known_cases": int(latest_rows.get_column("known_case").sum()),
             "mean_coverage": float(latest_rows.get_column("coverage").mean() or 0.0),
-            "inputs_sha256": fingerprint,
+            "source_files_sha256": files_fingerprint,
+            "catalogue_sha256": catalogue.sha256,
             "watchlist_path": dg.MetadataValue.path(
                 str(parquet_outputs.partition_path("watchlist", latest))
             ),

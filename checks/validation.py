@@ -158,6 +158,10 @@ def _parse_expr(column: str, dtype: pl.DataType) -> pl.Expr:
         return (
             pl.col(column).str.strip_chars().str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False)
         )
+    if dtype.is_integer():
+        # A whole number only: "1.5" in an integer column is an error, not 1.
+        number = _clean_number(column).cast(pl.Float64, strict=False)
+        return pl.when(number == number.round()).then(number).otherwise(None).cast(dtype)
     if dtype.is_numeric():
         return _clean_number(column).cast(pl.Float64, strict=False).cast(dtype, strict=False)
     if dtype == pl.Boolean:
@@ -209,6 +213,16 @@ def _parse(frame: pl.DataFrame, spec: StagingSpec, source_id: str) -> tuple[pl.D
     return kept.drop([f"__parsed_{c}" for c in spec.parse]), failures
 
 
+def _unambiguous(code_map: pl.DataFrame) -> pl.DataFrame:
+    """One council per code: a code that points at two councils cannot say which is meant."""
+    return (
+        code_map.group_by("code")
+        .agg(pl.col("council_code").unique())
+        .filter(pl.col("council_code").list.len() == 1)
+        .select("code", pl.col("council_code").list.first())
+    )
+
+
 def _resolve_codes(
     frame: pl.DataFrame,
     rule: CouncilCodeRule,
@@ -220,9 +234,10 @@ def _resolve_codes(
     The resolved code goes to `council_code`; the code as the source gave it is kept in
     `source_council_code`."""
     column = rule.column
-    code_map = code_maps[rule.via]
+    code_map = _unambiguous(code_maps[rule.via])
+    stripped = pl.col(column).str.strip_chars().str.to_uppercase()
     joined = frame.with_columns(
-        pl.col(column).str.strip_chars().str.to_uppercase().alias("source_council_code")
+        pl.when(stripped == "").then(None).otherwise(stripped).alias("source_council_code")
     ).join(
         code_map.select(
             pl.col("code").alias("source_council_code"),
@@ -238,7 +253,7 @@ def _resolve_codes(
         .alias("code_resolved_by")
     )
     if rule.fallback_column is not None:
-        fallback = code_maps[rule.fallback_via].select(
+        fallback = _unambiguous(code_maps[rule.fallback_via]).select(
             pl.col("code").alias("__fallback_code"), pl.col("council_code").alias("__fallback")
         )
         joined = (

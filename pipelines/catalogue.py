@@ -17,6 +17,7 @@ import yaml
 
 CATALOGUE_PATH = Path(__file__).with_name("sources.yaml")
 _IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]*$")
+LAYOUTS = ("csv_table", "xlsx_table", "json_neighbours")
 
 
 class CatalogueError(ValueError):
@@ -107,18 +108,24 @@ def parse_catalogue(document: dict[str, Any]) -> dict[str, SourceSpec]:
         where = f"sources.yaml: {source_id}"
         _identifier(source_id, where)
         columns = {_identifier(k, where): str(v) for k, v in (raw.get("columns") or {}).items()}
+        layout = raw.get("layout")
+        if layout not in LAYOUTS:
+            raise CatalogueError(f"{where}: layout {layout!r} is not one of {LAYOUTS}")
+        stop_at_blank = raw.get("stop_at_blank")
+        if stop_at_blank is not None and stop_at_blank not in columns:
+            raise CatalogueError(f"{where}: stop_at_blank {stop_at_blank!r} names no column")
         unpivot = raw.get("unpivot")
         sources[source_id] = SourceSpec(
             id=source_id,
             title=raw.get("title", source_id),
             publisher=raw.get("publisher", ""),
             licence=raw.get("licence", ""),
-            layout=raw["layout"],
+            layout=layout,
             files=tuple(_file_spec(f, where) for f in raw.get("files", [])),
             columns=columns,
             optional_columns=frozenset(raw.get("optional_columns", [])),
             publication_lag_days=raw.get("publication_lag_days"),
-            stop_at_blank=raw.get("stop_at_blank"),
+            stop_at_blank=stop_at_blank,
             unpivot=None
             if unpivot is None
             else UnpivotSpec(

@@ -14,7 +14,7 @@ CREATE TABLE IF NOT EXISTS raw.loads (
     theme             VARCHAR,
     published         DATE,
     header_map        JSON,
-    UNIQUE (source_id, file_sha256)
+    UNIQUE (source_id, source_path, file_sha256)
 );
 
 -- Which load of each configured file the latest run read: a pointer, replaced each run.
