@@ -137,13 +137,20 @@ def _job_check_keys() -> set[dg.AssetCheckKey]:
     return {check for check in graph.asset_check_keys if check.asset_key in keys}
 
 
-def _assets_for(keys: set[dg.AssetKey]) -> list[dg.AssetsDefinition]:
-    """The definitions as written (resources unbound), so a test can supply its own."""
-    return [
+def _assets_for(keys: set[dg.AssetKey]) -> list:
+    """The definitions as written (resources unbound), so a test can supply its own: the
+    assets, and the separately defined checks (data quality, freshness) that target them."""
+    assets = [
         assets_def
         for assets_def in defs.assets or []
         if isinstance(assets_def, dg.AssetsDefinition) and assets_def.keys & keys
     ]
+    checks = [
+        checks_def
+        for checks_def in defs.asset_checks or []
+        if any(check.asset_key in keys for check in checks_def.check_keys)
+    ]
+    return [*assets, *checks]
 
 
 @dataclass(frozen=True)
