@@ -38,8 +38,11 @@ def _execute(
 ) -> bool:
     from pipelines.definitions import defs
 
+    # INFO shows each step's own progress lines; Dagster's DEBUG engine events stay in the
+    # instance's event log (and the UI) rather than flooding the terminal.
+    run_config = {"loggers": {"console": {"config": {"log_level": "INFO"}}}, **(config or {})}
     result = defs.resolve_job_def(job_name).execute_in_process(
-        instance=instance, tags=tags or {}, run_config=config, raise_on_error=False
+        instance=instance, tags=tags or {}, run_config=run_config, raise_on_error=False
     )
     if not result.success:
         _report_failure(result)
@@ -75,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     print("Backtesting...")
     if not _execute("backtest", instance, config=_backtest_config(args)):
         return 1
-    evidence_quarter = _latest_quarter_with_evidence(settings.warehouse_path)
+    evidence_quarter = _latest_quarter_with_evidence(settings.warehouse_path, quarter_label(last))
     if evidence_quarter and evidence_quarter != quarter_label(last):
         print(
             f"No council is flagged in {quarter_label(last)} (no fresh public data); "
@@ -94,13 +97,15 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _latest_quarter_with_evidence(warehouse_path: Path) -> str | None:
+def _latest_quarter_with_evidence(warehouse_path: Path, up_to: str) -> str | None:
     import duckdb
 
     from pipelines.sql import load_sql
 
     with duckdb.connect(str(warehouse_path), read_only=True) as connection:
-        row = connection.execute(load_sql("watchlist/latest_quarter_with_evidence")).fetchone()
+        row = connection.execute(
+            load_sql("watchlist/latest_quarter_with_evidence"), {"up_to": up_to}
+        ).fetchone()
     return row[0] if row else None
 
 
