@@ -7,7 +7,10 @@ Early Warning Conversation, and an index page of each quarter's watchlist.
 A pack says why the council is on the list (each flag in plain words, with its value, peer
 median, threshold, source and period, and a table of the same evidence), shows each flagged
 indicator's trend against its peers (a chart), lists its data gaps and its known-case status, and
-carries the fixed notice that it is evidence for a conversation, not a judgement.
+carries the fixed notice that it is evidence for a conversation, not a judgement. It also lists
+the analysts' soft-intelligence notes on the council that are marked shareable and dated by the
+quarter's as-of date (source `analyst_notes`); a note not marked shareable never leaves the
+warehouse: it is not selected, so no page can show it.
 
 Pages open offline: styles are inline, charts are SVG drawn by matplotlib and embedded as `data:`
 images, and each page's Content-Security-Policy forbids loading anything from anywhere else.
@@ -51,6 +54,7 @@ from pipelines.sql import load_sql, query_frame
 
 BRIEFINGS_KEY = dg.AssetKey(["watchlist", "briefing_packs"])
 WATCHLIST_KEY = dg.AssetKey(["watchlist", "watchlist"])
+NOTES_KEY = dg.AssetKey(["validated", "analyst_notes"])
 TEMPLATES_DIR = Path(__file__).with_name("templates")
 DATASET = "briefings"
 NEUTRAL_NOTICE = (
@@ -424,6 +428,25 @@ def _evidence(
     return by_council
 
 
+def _shareable_notes(
+    connection: duckdb.DuckDBPyConnection, as_of_date: Any, councils: Sequence[str]
+) -> dict[str, list[dict[str, Any]]] | None:
+    """Each council's shareable notes dated by the as-of date, newest first; None when the
+    warehouse holds no notes register (built before it existed)."""
+    try:
+        frame = query_frame(
+            connection,
+            load_sql("briefings/notes"),
+            {"as_of_date": as_of_date, "councils": list(councils)},
+        )
+    except duckdb.CatalogException:
+        return None
+    by_council: dict[str, list[dict[str, Any]]] = {code: [] for code in councils}
+    for row in frame.iter_rows(named=True):
+        by_council[row["council_code"]].append(row)
+    return by_council
+
+
 def _trends(
     connection: duckdb.DuckDBPyConnection, quarter: str, councils: Sequence[str]
 ) -> dict[tuple[str, str], list[dict[str, Any]]]:
@@ -505,7 +528,9 @@ def render_pack(
     n_ranked: int,
     n_known: int,
     known_case_years: int,
+    notes: list[dict[str, Any]] | None = None,
 ) -> str:
+    """One council's pack. `notes`: its shareable notes (None: no notes register loaded)."""
     flags = [r for r in evidence if r["flagged"]]
     for flag in flags:
         flag["sentence"] = explain_flag(flag)
@@ -539,6 +564,7 @@ def render_pack(
             n_ranked=n_ranked,
             n_known=n_known,
             known_case_years=known_case_years,
+            notes=notes,
         )
     )
 
@@ -583,13 +609,20 @@ def _write_packs(
     with _catalogue_registered(connection, catalogue):
         evidence = _evidence(connection, quarter, councils)
         trends = _trends(connection, quarter, councils)
+    notes = _shareable_notes(connection, watchlist.item(0, "as_of_date"), councils)
     n_ranked = watchlist.filter(~pl.col("known_case")).height
     n_known = watchlist.height - n_ranked
     by_code = {row["council_code"]: row for row in watchlist.iter_rows(named=True)}
     paths = []
     for code in councils:
         html = render_pack(
-            by_code[code], evidence[code], trends, n_ranked, n_known, catalogue.known_case_years
+            by_code[code],
+            evidence[code],
+            trends,
+            n_ranked,
+            n_known,
+            catalogue.known_case_years,
+            notes=None if notes is None else notes[code],
         )
         paths.append(write_atomic(folder / pack_name(code), html))
     return paths
@@ -668,7 +701,7 @@ def _write_one(
 
 @dg.asset(
     key=BRIEFINGS_KEY,
-    deps=[WATCHLIST_KEY],
+    deps=[WATCHLIST_KEY, NOTES_KEY],
     partitions_def=quarterly_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     group_name="watchlist",
@@ -677,7 +710,8 @@ def _write_one(
     description="Briefing packs to prepare Early Warning Conversations: an index page of each "
     "quarter's watchlist and, for the latest quarter of the run, one self-contained HTML page "
     "per council at the top of it (why it is listed, trends against its peers, data gaps, "
-    "known-case status). Evidence for a conversation, not a judgement.",
+    "known-case status, the analysts' shareable notes). Evidence for a conversation, not a "
+    "judgement. Notes not marked shareable never appear in a pack.",
 )
 def briefing_packs(
     context: dg.AssetExecutionContext,

@@ -12,6 +12,8 @@ file and what is wrong. Typing and checking values is the validated layer's job,
 
 from __future__ import annotations
 
+import codecs
+import csv
 import io
 import json
 import re
@@ -21,6 +23,7 @@ from pathlib import Path
 import polars as pl
 
 from pipelines.catalogue import FileSpec, SourceSpec
+from pipelines.sql import load_sql
 
 SOURCE_ROW = "source_row_number"
 SOURCE_COLUMN = "source_column"
@@ -66,21 +69,33 @@ def _match_columns(path: Path, spec: SourceSpec, headers: list[str]) -> dict[str
         elif name not in spec.optional_columns:
             missing.append(f"{name} ({pattern})")
     if missing:
-        hint = ""
-        if len(headers) == 1 and any(d in headers[0] for d in (";", "\t", "|")):
-            hint = "; the header is one column, so the file may use another delimiter"
         raise SourceFileError(
             path,
-            f"missing required column(s): {', '.join(missing)}; headers found: {headers}{hint}",
+            f"missing required column(s): {', '.join(missing)}; headers found: {headers}"
+            f"{_delimiter_hint(headers)}",
         )
     return matched
 
 
+def _delimiter_hint(headers: list[str] | None) -> str:
+    if headers and len(headers) == 1 and any(d in str(headers[0]) for d in (";", "\t", "|")):
+        return "; the header is one column, so the file may use another delimiter"
+    return ""
+
+
 def _shape(
-    path: Path, spec: SourceSpec, frame: pl.DataFrame, first_row_number: int
+    path: Path,
+    spec: SourceSpec,
+    frame: pl.DataFrame,
+    first_row_number: int,
+    carry: tuple[str, ...] = (),
 ) -> pl.DataFrame:
-    """Rename matched columns, keep the rest as JSON, number the rows as a person sees them."""
-    headers = [c for c in frame.columns]
+    """Rename matched columns, keep the rest as JSON, number the rows as a person sees them.
+
+    `frame` may also be a LazyFrame (scan_csv_table), without `stop_at_blank`; `carry` names
+    helper columns that are not the file's and pass through unchanged, last."""
+    names = frame.collect_schema().names() if isinstance(frame, pl.LazyFrame) else frame.columns
+    headers = [c for c in names if c not in carry]
     matched = _match_columns(path, spec, headers)
     frame = frame.with_row_index(SOURCE_ROW, offset=first_row_number).with_columns(
         pl.col(SOURCE_ROW).cast(pl.Int64)
@@ -89,6 +104,7 @@ def _shape(
         stop_col = matched[spec.stop_at_blank]
         blank = frame.select(pl.col(stop_col).is_null().arg_true().first()).item()
         if blank is not None:
+            _refuse_a_table_cut_short(path, spec, matched, frame.slice(blank))
             frame = frame.head(blank)
     value_headers: list[str] = []
     if spec.unpivot is not None:
@@ -111,6 +127,7 @@ def _shape(
         *[pl.lit(None, dtype=pl.String).alias(n) for n in spec.columns if n not in matched],
         *[pl.col(h) for h in value_headers],
         extra.alias(EXTRA),
+        *[pl.col(c) for c in carry],
     )
     if spec.unpivot is None:
         return shaped.with_columns(pl.lit(None, dtype=pl.String).alias(SOURCE_COLUMN))
@@ -126,8 +143,60 @@ def _shape(
     )
 
 
+def _check_record_widths(path: Path, text: str, header_row: int) -> list[str] | None:
+    """A record with fewer fields than the header is a truncated file or a broken row: polars
+    would fill the missing cells with nulls (and a cut-off "7.6" would load as 7), so the file
+    is refused, naming the line. Blank lines are layout, not records."""
+    reader = csv.reader(io.StringIO(text))
+    try:
+        for _ in range(header_row - 1):
+            next(reader, None)
+        header = next(reader, None)
+        if header is None:
+            return None
+        for record in reader:
+            if record and len(record) < len(header) and any(f.strip() for f in record):
+                raise SourceFileError(
+                    path,
+                    f"line {reader.line_num} has {len(record)} of the header's {len(header)} "
+                    "fields: the file may be truncated, or the row is incomplete",
+                )
+    except csv.Error as error:
+        raise SourceFileError(
+            path, f"not a readable CSV table: {error} (line {reader.line_num})"
+        ) from error
+    return header
+
+
+# A council's GSS code: below the end of a table (totals, footnotes) there is none.
+_COUNCIL_CODE = r"^\s*E(06|07|08|09|10)\d{6}\s*$"
+
+
+def _refuse_a_table_cut_short(
+    path: Path, spec: SourceSpec, matched: dict[str, str], rest: pl.DataFrame
+) -> None:
+    """The table ends at the first row with no `stop_at_blank` value. If that row, or any
+    below it, still holds a council code, a council's row merely lacks that value and ending
+    the table there would silently drop it and every council below: refuse the file instead."""
+    if "council_code" not in matched or spec.stop_at_blank is None:
+        return
+    councils = rest.filter(pl.col(matched["council_code"]).str.contains(_COUNCIL_CODE))
+    if councils.is_empty():
+        return
+    first = councils.row(0, named=True)
+    stop_header = matched[spec.stop_at_blank]
+    raise SourceFileError(
+        path,
+        f"row {rest.item(0, SOURCE_ROW)} has no {stop_header!r}, which ends the table, but "
+        f"{councils.height} row(s) from there on hold a council code (first: row "
+        f"{first[SOURCE_ROW]}, {first[matched['council_code']]!r}); fill in the missing "
+        f"{stop_header!r} so no council is cut off",
+    )
+
+
 def read_csv_table(path: Path, spec: SourceSpec, file: FileSpec) -> pl.DataFrame:
     text = _decode_text(path, path.read_bytes())
+    header = _check_record_widths(path, text, file.header_row)
     try:
         frame = pl.read_csv(
             io.StringIO(text),
@@ -137,12 +206,111 @@ def read_csv_table(path: Path, spec: SourceSpec, file: FileSpec) -> pl.DataFrame
         )
     except (pl.exceptions.ComputeError, pl.exceptions.NoDataError) as error:
         first_line = str(error).strip().splitlines()[0]
-        raise SourceFileError(path, f"not a readable CSV table: {first_line}") from error
+        raise SourceFileError(
+            path, f"not a readable CSV table: {first_line}{_delimiter_hint(header)}"
+        ) from error
     # A person counts the header line as line 1, so the first record is on the next line.
-    shaped = _shape(path, spec, frame, first_row_number=file.header_row + 1)
-    # A blank line (every cell empty) is layout, not a record: hand-edited registers end in one.
-    content = [c for c in shaped.columns if c not in (SOURCE_ROW, SOURCE_COLUMN)]
-    return shaped.filter(~pl.all_horizontal(pl.col(content).is_null()))
+    first = file.header_row + 1
+    # A blank line (every cell empty, in every column of the file) is layout, not a record:
+    # hand-edited registers end in one.
+    blank = frame.select(pl.all_horizontal(pl.all().is_null()).arg_true() + first)
+    shaped = _shape(path, spec, frame, first_row_number=first)
+    return shaped.filter(~pl.col(SOURCE_ROW).is_in(blank.to_series().cast(pl.Int64).implode()))
+
+
+_BLANK = "__blank_record"
+# Longer CSV lines are left to the csv module's own check (its field size limit is 131,072).
+_FAST_CHECK_MAX_LINE = 65_536
+
+
+def _scan_text(path: Path) -> bool:
+    """_decode_text's checks in one streaming pass, without holding the file in memory: a file
+    that is empty or not UTF-8 is handed to _decode_text, which raises exactly as it would.
+    True when the text is also "plain": no NUL and no carriage return outside a CRLF."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    content = False
+    plain = True
+    previous = b""
+    try:
+        with path.open("rb") as handle:
+            while chunk := handle.read(1 << 24):
+                content = content or bool(chunk.strip())
+                if decoder.getstate()[0] or not chunk.isascii():
+                    decoder.decode(chunk)
+                joined = previous + chunk
+                # A CR that ends this chunk is counted with the next one, which may start LF.
+                body = joined[:-1] if joined.endswith(b"\r") else joined
+                if b"\x00" in chunk or body.count(b"\r") != body.count(b"\r\n"):
+                    plain = False
+                previous = joined[len(body) :]
+            decoder.decode(b"", final=True)
+        plain = plain and not previous
+    except UnicodeDecodeError:
+        content = False
+    if not content:
+        _decode_text(path, path.read_bytes())  # raises: empty, or not UTF-8
+        return False
+    return plain
+
+
+def _record_widths_evidently_fine(path: Path, header_row: int) -> list[str] | None:
+    """The file's header if DuckDB's strict CSV parser (parallel, a few seconds for gigabytes)
+    finds every record exactly as wide as the header: then no record is short, which is all
+    _check_record_widths looks for. None otherwise (and for anything unusual), so the caller
+    runs _check_record_widths itself and its outcome and message stand."""
+    import duckdb
+
+    if header_row != 1:
+        return None
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            header = next(csv.reader(handle), None)
+    except csv.Error:
+        return None
+    if not header:
+        return None
+    columns = {f"c{i}": "VARCHAR" for i in range(len(header))}
+    try:
+        with duckdb.connect() as connection:
+            connection.execute(
+                load_sql("raw/csv_record_widths"),
+                {
+                    "path": str(path),
+                    "max_line_size": _FAST_CHECK_MAX_LINE,
+                    "columns": columns,
+                },
+            ).fetchall()
+    except duckdb.Error:
+        return None
+    return header
+
+
+def scan_csv_table(path: Path, spec: SourceSpec, file: FileSpec) -> pl.LazyFrame:
+    """read_csv_table's rows as a LazyFrame, for a file too big to hold in memory (raw.py
+    streams it into the warehouse). The same checks run first, streaming; wherever the
+    streaming checks see anything unusual, read_csv_table's own checks run on the whole text,
+    so a file is refused with the same message either way. Parse errors found while the frame
+    is collected are polars errors: raw.py reports them as "not a readable CSV table"."""
+    if spec.stop_at_blank is not None or spec.unpivot is not None:
+        raise ValueError(f"{spec.id}: scan_csv_table reads plain tables only")
+    header = _record_widths_evidently_fine(path, file.header_row) if _scan_text(path) else None
+    if header is None:
+        header = _check_record_widths(path, _decode_text(path, path.read_bytes()), file.header_row)
+    frame = pl.scan_csv(
+        path, infer_schema=False, skip_rows=file.header_row - 1, truncate_ragged_lines=False
+    )
+    try:
+        frame.collect_schema()
+    except (pl.exceptions.ComputeError, pl.exceptions.NoDataError) as error:
+        first_line = str(error).strip().splitlines()[0]
+        raise SourceFileError(
+            path, f"not a readable CSV table: {first_line}{_delimiter_hint(header)}"
+        ) from error
+    first = file.header_row + 1
+    # As read_csv_table: a record with every cell of the file empty is layout, not a record.
+    flagged = frame.with_columns(pl.all_horizontal(pl.all().is_null()).alias(_BLANK))
+    shaped = _shape(path, spec, flagged, first_row_number=first, carry=(_BLANK,))
+    return shaped.filter(~pl.col(_BLANK)).drop(_BLANK)
 
 
 def read_xlsx_table(path: Path, spec: SourceSpec, file: FileSpec) -> pl.DataFrame:
@@ -166,29 +334,77 @@ def read_xlsx_table(path: Path, spec: SourceSpec, file: FileSpec) -> pl.DataFram
         dtypes="string",
         skip_rows=0,
     )
-    frame = sheet.to_polars()
+    batch, errors = sheet.to_arrow_with_errors()
+    frame = pl.from_arrow(batch)
+    assert isinstance(frame, pl.DataFrame)
+    if errors is not None:
+        frame = _with_formula_errors(frame, errors.errors)
     # fastexcel names blank headers __UNNAMED__n; they are still kept, in `extra`.
     return _shape(path, spec, frame, first_row_number=file.header_row + 1)
+
+
+# Calamine's names for a cell holding a formula error, and the text Excel shows for it.
+_FORMULA_ERRORS = {
+    "Div0": "#DIV/0!",
+    "NA": "#N/A",
+    "Name": "#NAME?",
+    "Null": "#NULL!",
+    "Num": "#NUM!",
+    "Ref": "#REF!",
+    "Value": "#VALUE!",
+    "GettingData": "#GETTING_DATA",
+}
+
+
+def _with_formula_errors(frame: pl.DataFrame, errors: list) -> pl.DataFrame:
+    """fastexcel reads a cell holding a formula error (#DIV/0!, #REF!...) as empty, which would
+    make a broken figure look like "no figure". Put back the text Excel shows, so validation
+    quarantines it as a formula error, naming the cell."""
+    cells: dict[str, dict[int, str]] = {}
+    for error in errors:
+        row, column = error.offset_position
+        match = re.search(r"Error\((\w+)\)", str(error.detail))
+        if match is None or column >= frame.width:
+            continue
+        text = _FORMULA_ERRORS.get(match.group(1), f"#{match.group(1).upper()}")
+        cells.setdefault(frame.columns[column], {})[row] = text
+    if not cells:
+        return frame
+    return frame.with_columns(
+        pl.Series(
+            name,
+            [
+                by_row.get(i, v)
+                for i, v in enumerate(frame.get_column(name).cast(pl.String).to_list())
+            ],
+            dtype=pl.String,
+        )
+        for name, by_row in cells.items()
+    )
 
 
 def read_json_neighbours(path: Path, spec: SourceSpec, file: FileSpec) -> pl.DataFrame:
     """A JSON object mapping each council code to the list of its nearest neighbours."""
     text = _decode_text(path, path.read_bytes())
     try:
-        document = json.loads(text)
+        # Objects are read as lists of pairs: a council listed twice is two entries (and the
+        # validated layer rejects both), not silently the last one.
+        document = json.loads(text, object_pairs_hook=_Pairs)
     except json.JSONDecodeError as error:
         raise SourceFileError(
             path, f"not valid JSON: {error.msg} at line {error.lineno}"
         ) from error
-    if not isinstance(document, dict):
+    except RecursionError as error:
+        raise SourceFileError(path, "not valid JSON: nested too deeply") from error
+    if not isinstance(document, _Pairs):
         raise SourceFileError(path, "expected a JSON object of council code -> neighbour list")
-    codes = list(document)
+    codes = [code for code, _ in document]
     return pl.DataFrame(
         {
             SOURCE_ROW: list(range(1, len(codes) + 1)),
             SOURCE_COLUMN: [None] * len(codes),
             "council_code": codes,
-            "neighbour_codes": [json.dumps(document[c]) for c in codes],
+            "neighbour_codes": [json.dumps(_plain(value)) for _, value in document],
             EXTRA: [None] * len(codes),
         },
         schema={
@@ -199,6 +415,19 @@ def read_json_neighbours(path: Path, spec: SourceSpec, file: FileSpec) -> pl.Dat
             EXTRA: pl.String,
         },
     )
+
+
+class _Pairs(list):
+    """A JSON object as its (key, value) pairs, in order, duplicates kept."""
+
+
+def _plain(value: object) -> object:
+    """A JSON value with its objects back as dicts, to store it as it was published."""
+    if isinstance(value, _Pairs):
+        return {key: _plain(item) for key, item in value}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    return value
 
 
 Reader = Callable[[Path, SourceSpec, FileSpec], pl.DataFrame]
@@ -219,4 +448,19 @@ def read_source_file(path: Path, spec: SourceSpec, file: FileSpec) -> pl.DataFra
     except KeyError:
         raise SourceFileError(path, f"unknown layout {spec.layout!r}") from None
     frame = reader(path, spec, file)
+    return frame.select(SOURCE_ROW, SOURCE_COLUMN, *spec.raw_columns, EXTRA)
+
+
+def can_scan(spec: SourceSpec) -> bool:
+    """Whether scan_source_file can stream this source's files."""
+    return spec.layout == "csv_table" and spec.stop_at_blank is None and spec.unpivot is None
+
+
+def scan_source_file(path: Path, spec: SourceSpec, file: FileSpec) -> pl.LazyFrame:
+    """read_source_file as a LazyFrame, for big CSV tables (see can_scan and scan_csv_table)."""
+    if not path.exists():
+        raise SourceFileError(path, "file not found")
+    if not can_scan(spec):
+        raise ValueError(f"{spec.id}: only plain CSV tables are streamed")
+    frame = scan_csv_table(path, spec, file)
     return frame.select(SOURCE_ROW, SOURCE_COLUMN, *spec.raw_columns, EXTRA)

@@ -159,11 +159,15 @@ def _parse_expr(column: str, dtype: pl.DataType) -> pl.Expr:
             pl.col(column).str.strip_chars().str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False)
         )
     if dtype.is_integer():
-        # A whole number only: "1.5" in an integer column is an error, not 1.
+        # A whole number only: "1.5" in an integer column is an error, not 1; so is a number
+        # too large for the type (non-strict cast: null, then rejected, rather than a crash).
         number = _clean_number(column).cast(pl.Float64, strict=False)
-        return pl.when(number == number.round()).then(number).otherwise(None).cast(dtype)
+        whole = number.is_finite() & (number == number.round())
+        return pl.when(whole).then(number).otherwise(None).cast(dtype, strict=False)
     if dtype.is_numeric():
-        return _clean_number(column).cast(pl.Float64, strict=False).cast(dtype, strict=False)
+        # "NaN", "inf" or 1e309 are not figures: rejected like any other text, never passed on.
+        number = _clean_number(column).cast(pl.Float64, strict=False)
+        return pl.when(number.is_finite()).then(number).otherwise(None).cast(dtype, strict=False)
     if dtype == pl.Boolean:
         lowered = pl.col(column).str.strip_chars().str.to_lowercase()
         return (
@@ -182,16 +186,25 @@ def _parse(frame: pl.DataFrame, spec: StagingSpec, source_id: str) -> tuple[pl.D
     parsed = frame.with_columns(
         [_parse_expr(c, t).alias(f"__parsed_{c}") for c, t in spec.parse.items()]
     )
-    bad_row = pl.lit(False)
+    failed_flags: dict[str, pl.Expr] = {}
     for column, dtype in spec.parse.items():
         had_text = pl.col(column).is_not_null()
         if dtype.is_numeric():
             had_text = _clean_number(column).is_not_null()
         elif dtype != pl.String:
             had_text = had_text & (pl.col(column).str.strip_chars() != "")
-        failed = had_text & pl.col(f"__parsed_{column}").is_null()
-        bad = parsed.filter(failed)
-        if len(bad):
+        failed_flags[column] = (had_text & pl.col(f"__parsed_{column}").is_null()).alias(
+            f"__failed_{column}"
+        )
+    # Every column's failures flagged in one pass; the frame is only filtered (copied) where
+    # something failed, which on a big clean file is nowhere.
+    parsed = parsed.with_columns(list(failed_flags.values()))
+    failed_columns = [
+        column for column in spec.parse if parsed.get_column(f"__failed_{column}").any()
+    ]
+    for column, dtype in spec.parse.items():
+        if column in failed_columns:
+            bad = parsed.filter(pl.col(f"__failed_{column}"))
             is_formula_error = pl.col(column).str.strip_chars().is_in(SPREADSHEET_ERRORS)
             failures.append(
                 _quarantine_rows(
@@ -206,11 +219,14 @@ def _parse(frame: pl.DataFrame, spec: StagingSpec, source_id: str) -> tuple[pl.D
                     .otherwise(pl.lit(f"not a valid {dtype}")),
                 )
             )
-        bad_row = bad_row | failed
-    kept = parsed.filter(~bad_row).with_columns(
-        [pl.col(f"__parsed_{c}").alias(c) for c in spec.parse]
+    kept = (
+        parsed.filter(~pl.any_horizontal([f"__failed_{c}" for c in failed_columns]))
+        if failed_columns
+        else parsed
     )
-    return kept.drop([f"__parsed_{c}" for c in spec.parse]), failures
+    kept = kept.with_columns([pl.col(f"__parsed_{c}").alias(c) for c in spec.parse])
+    helpers = [f"__{kind}_{c}" for c in spec.parse for kind in ("parsed", "failed")]
+    return kept.drop(helpers), failures
 
 
 def _unambiguous(code_map: pl.DataFrame) -> pl.DataFrame:
@@ -220,6 +236,19 @@ def _unambiguous(code_map: pl.DataFrame) -> pl.DataFrame:
         .agg(pl.col("council_code").unique())
         .filter(pl.col("council_code").list.len() == 1)
         .select("code", pl.col("council_code").list.first())
+    )
+
+
+def _looked_up(codes: pl.Expr, code_map: pl.DataFrame) -> pl.Expr:
+    """Each code's council in a map of unique codes (`_unambiguous`), null where there is none:
+    what a left join on the code gives, row for row, without copying every column of a big
+    frame to join it."""
+    known = code_map.filter(pl.col("code").is_not_null())
+    return codes.replace_strict(
+        known.get_column("code"),
+        known.get_column("council_code"),
+        default=None,
+        return_dtype=pl.String,
     )
 
 
@@ -238,14 +267,7 @@ def _resolve_codes(
     stripped = pl.col(column).str.strip_chars().str.to_uppercase()
     joined = frame.with_columns(
         pl.when(stripped == "").then(None).otherwise(stripped).alias("source_council_code")
-    ).join(
-        code_map.select(
-            pl.col("code").alias("source_council_code"),
-            pl.col("council_code").alias("__resolved"),
-        ),
-        on="source_council_code",
-        how="left",
-    )
+    ).with_columns(_looked_up(pl.col("source_council_code"), code_map).alias("__resolved"))
     joined = joined.with_columns(
         pl.when(pl.col("__resolved").is_not_null())
         .then(pl.lit(rule.via))
@@ -253,9 +275,7 @@ def _resolve_codes(
         .alias("code_resolved_by")
     )
     if rule.fallback_column is not None:
-        fallback = _unambiguous(code_maps[rule.fallback_via]).select(
-            pl.col("code").alias("__fallback_code"), pl.col("council_code").alias("__fallback")
-        )
+        fallback = _unambiguous(code_maps[rule.fallback_via])
         joined = (
             joined.with_columns(
                 pl.col(rule.fallback_column)
@@ -263,7 +283,7 @@ def _resolve_codes(
                 .str.to_uppercase()
                 .alias("__fallback_code")
             )
-            .join(fallback, on="__fallback_code", how="left")
+            .with_columns(_looked_up(pl.col("__fallback_code"), fallback).alias("__fallback"))
             .with_columns(
                 pl.when(pl.col("__resolved").is_null() & pl.col("__fallback").is_not_null())
                 .then(pl.lit(rule.fallback_via))
@@ -305,6 +325,21 @@ def _resolve_codes(
     return resolved, failures
 
 
+_HASHABLE = (pl.String, pl.Boolean, pl.Date, pl.Datetime)
+
+
+def _may_have_repeats(frame: pl.DataFrame, columns: list[str]) -> bool:
+    """False only if no two rows can agree on every column: no two rows share a hash of them.
+    Much cheaper than grouping by every column of a big frame; where two rows do share a hash
+    (or a column's type is not plainly hashable) the caller groups as before. Floats are
+    hashed as x + 0.0, so -0.0 and 0.0, which compare equal, hash equal."""
+    schema = frame.schema
+    if not all(isinstance(schema[c], _HASHABLE) or schema[c].is_numeric() for c in columns):
+        return True
+    keys = [pl.col(c) + 0.0 if schema[c].is_float() else pl.col(c) for c in columns]
+    return bool(frame.select(pl.struct(keys).hash().is_duplicated().any()).item())
+
+
 def _exact_duplicates(frame: pl.DataFrame, source_id: str) -> tuple[pl.DataFrame, list]:
     """A row that repeats an earlier row of the same load word for word adds nothing: the first
     is kept, the repeats are quarantined as duplicates. Rows that share a key but differ are
@@ -312,6 +347,8 @@ def _exact_duplicates(frame: pl.DataFrame, source_id: str) -> tuple[pl.DataFrame
     not ours to guess)."""
     content = [c for c in frame.columns if c not in META_COLUMNS]
     if frame.is_empty() or not content:
+        return frame, []
+    if not _may_have_repeats(frame, ["load_id", *content]):
         return frame, []
     marked = frame.with_columns(
         pl.col("source_row_number").min().over(["load_id", *content]).alias("__first")
@@ -438,16 +475,25 @@ def with_publication_date(frame: pl.DataFrame, lag_days: int) -> pl.DataFrame:
 
 def count_invariant(raw: pl.DataFrame, staged: Staged) -> pl.DataFrame:
     """Per load: raw rows, validated rows, distinct quarantined rows, and whether they add up."""
-    raw_counts = raw.group_by("load_id").agg(pl.len().alias("raw_rows"))
-    valid_counts = (
-        staged.valid.group_by("load_id").agg(pl.len().alias("validated_rows"))
-        if "load_id" in staged.valid.columns
-        else pl.DataFrame(schema={"load_id": pl.String, "validated_rows": pl.UInt32})
+    return count_invariant_from_counts(
+        load_counts(raw, "raw_rows"), load_counts(staged.valid, "validated_rows"), staged.quarantine
     )
+
+
+def load_counts(frame: pl.DataFrame, name: str) -> pl.DataFrame:
+    """Rows per load (`load_id`, `name`); none when the frame does not keep the load id."""
+    if "load_id" in frame.columns:
+        return frame.group_by("load_id").agg(pl.len().alias(name))
+    return pl.DataFrame(schema={"load_id": pl.String, name: pl.UInt32})
+
+
+def count_invariant_from_counts(
+    raw_counts: pl.DataFrame, valid_counts: pl.DataFrame, quarantine: pl.DataFrame
+) -> pl.DataFrame:
+    """`count_invariant` from rows per load (`load_counts`) and the whole quarantine, for a
+    source validated in partitions (the counts of its partitions added up per load)."""
     quarantined = (
-        staged.quarantine.unique(KEY_COLUMNS)
-        .group_by("load_id")
-        .agg(pl.len().alias("quarantined_rows"))
+        quarantine.unique(KEY_COLUMNS).group_by("load_id").agg(pl.len().alias("quarantined_rows"))
     )
     return (
         raw_counts.join(valid_counts, on="load_id", how="left")

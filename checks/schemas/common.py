@@ -30,6 +30,19 @@ def financial_year_bounds(column: str) -> list[pl.Expr]:
     ]
 
 
+def load_date() -> pl.Expr:
+    """The day the row's file was landed in the raw layer (null where it is not known)."""
+    return pl.col("loaded_at").cast(pl.Date).alias("load_date")
+
+
+def latest_financial_year_end(load: pl.Expr) -> pl.Expr:
+    """31 March of the financial year after the one containing `load`: the latest period end a
+    file loaded that day can hold (budget-based figures, such as council tax levels, are
+    published before their year starts; nothing is published for the year after that)."""
+    fy_start = pl.when(load.dt.month() >= 4).then(load.dt.year()).otherwise(load.dt.year() - 1)
+    return pl.date(fy_start + 2, 3, 31)
+
+
 def consistent_financial_year(column: str) -> pl.Expr:
     """True where `YYYY-YY` names consecutive years (2016-17, not 2016-19)."""
     start = pl.col(column).str.slice(0, 4).cast(pl.Int64, strict=False)

@@ -1,5 +1,6 @@
 """Local Authority Data Explorer metrics, any theme, in the Explorer's long layout."""
 
+from datetime import date
 from functools import cache
 from pathlib import Path
 
@@ -13,6 +14,8 @@ from checks.schemas.common import (
     LINEAGE,
     consistent_financial_year,
     financial_year_bounds,
+    latest_financial_year_end,
+    load_date,
 )
 from checks.validation import CouncilCodeRule, StagingSpec
 
@@ -40,11 +43,14 @@ def metric_catalogue() -> pl.DataFrame:
 
 class DataExplorerMetrics(pa.DataFrameModel):
     """One value per council, financial year and metric. A missing value is a state
-    ('not reported'), never a number."""
+    ('not reported'), never a number. A year cannot be later than the financial year after the
+    one in which its file was loaded (a figure from the future is a typo, not data)."""
 
     council_code: str = pa.Field(str_matches=COUNCIL_GSS)
     financial_year: str = pa.Field(str_matches=FINANCIAL_YEAR)
     year_start: int = pa.Field(in_range={"min_value": 2000, "max_value": 2100})
+    period_end: date = pa.Field(nullable=True)
+    load_date: date = pa.Field(nullable=True)
     metric_id: str = pa.Field(str_matches=r"^[A-Za-z0-9_.-]+$")
     metric_name: str = pa.Field(str_length={"min_value": 1})
     value: float = pa.Field(nullable=True)
@@ -59,7 +65,22 @@ class DataExplorerMetrics(pa.DataFrameModel):
     def year_consistent(cls, data: pa.PolarsData) -> pl.LazyFrame:
         return data.lazyframe.select(consistent_financial_year("financial_year").alias("ok"))
 
-    @pa.dataframe_check(name="value within the metric's plausible range (pipelines/metrics.yaml)")
+    @pa.check(
+        "financial_year",
+        name="period ends no later than 31 March of the financial year after the file's load",
+    )
+    def not_in_the_future(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        load = pl.col("load_date")
+        return data.lazyframe.select(
+            (
+                load.is_null()
+                | pl.col("period_end").is_null()
+                | (pl.col("period_end") <= latest_financial_year_end(load))
+            ).alias(data.key)
+        )
+
+    # A column check (it reads the metric's range too) so the quarantine names `value`.
+    @pa.check("value", name="value within the metric's plausible range (pipelines/metrics.yaml)")
     def value_in_range(cls, data: pa.PolarsData) -> pl.LazyFrame:
         value = pl.col("value")
         return data.lazyframe.select(
@@ -69,7 +90,7 @@ class DataExplorerMetrics(pa.DataFrameModel):
                     (pl.col("metric_min").is_null() | (value >= pl.col("metric_min")))
                     & (pl.col("metric_max").is_null() | (value <= pl.col("metric_max")))
                 )
-            ).alias("ok")
+            ).alias(data.key)
         )
 
 
@@ -79,6 +100,7 @@ def _derive(frame: pl.DataFrame) -> pl.DataFrame:
     )
     return frame.with_columns(
         *financial_year_bounds("financial_year"),
+        load_date(),
         pl.when(pl.col("value").is_null())
         .then(pl.lit("not reported"))
         .otherwise(pl.lit("reported"))

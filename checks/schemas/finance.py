@@ -6,7 +6,13 @@ from datetime import date
 import pandera.polars as pa
 import polars as pl
 
-from checks.schemas.common import COUNCIL_GSS, FINANCIAL_YEAR, LINEAGE, financial_year_bounds
+from checks.schemas.common import (
+    COUNCIL_GSS,
+    FINANCIAL_YEAR,
+    LINEAGE,
+    financial_year_bounds,
+    load_date,
+)
 from checks.validation import CouncilCodeRule, Scope, StagingSpec
 
 PRINCIPAL_COUNCIL_CLASSES = ["L", "MD", "UA", "SC", "SD"]
@@ -23,10 +29,13 @@ RESERVE_COLUMNS = [
 
 
 class RevenueOutturn(pa.DataFrameModel):
-    """One row per council and financial year, £000."""
+    """One row per council and financial year, £000. An outturn reports a year that has
+    ended: a period ending after the day its file was loaded is rejected."""
 
     council_code: str = pa.Field(str_matches=COUNCIL_GSS)
     period: str = pa.Field(str_matches=FINANCIAL_YEAR)
+    period_end: date = pa.Field(nullable=True)
+    load_date: date = pa.Field(nullable=True)
     net_revenue_expenditure: float = pa.Field(nullable=True, in_range=PLAUSIBLE_BALANCE)
     # Schools and public health balances can be deficits (a dedicated schools grant deficit is
     # reported as a negative schools reserve), so only their size is checked.
@@ -42,12 +51,23 @@ class RevenueOutturn(pa.DataFrameModel):
     class Config:
         unique = ["council_code", "period"]
 
+    @pa.check("period", name="the year has ended by the day the file was loaded")
+    def not_in_the_future(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        return data.lazyframe.select(
+            (
+                pl.col("load_date").is_null()
+                | pl.col("period_end").is_null()
+                | (pl.col("period_end") <= pl.col("load_date"))
+            ).alias(data.key)
+        )
+
 
 def _derive_outturn(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.with_columns(
         pl.col("load_period").alias("period"),
         *financial_year_bounds("load_period"),
         pl.col("load_published").alias("published_date"),
+        load_date(),
     )
 
 

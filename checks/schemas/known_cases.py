@@ -68,7 +68,9 @@ def stated_start(text: str | None) -> tuple[date | None, str | None]:
 
     Only a period that opens with a date (`2024-02 to ...`) or says `from <date>` counts;
     any other date in the text (an end date, a letter's date) is not a start.
-    Returns the date and its precision (day or month).
+    Returns the date and its precision (day or month); a stated start that is no calendar
+    date (`2024-13`, `2023-02-30`) returns no date and the precision "impossible", so the row is
+    quarantined rather than read as having no stated start.
     """
     import re
 
@@ -81,7 +83,11 @@ def stated_start(text: str | None) -> tuple[date | None, str | None]:
         match = re.search(prefix + iso, lowered)
         if match:
             year, month, day = match.group(1), match.group(2), match.group(3)
-            return date(int(year), int(month), int(day or 1)), "day" if day else "month"
+            try:
+                start = date(int(year), int(month), int(day or 1))
+            except ValueError:
+                return None, "impossible"
+            return start, "day" if day else "month"
         match = re.search(prefix + named, lowered)
         if match:
             return date(int(match.group(2)), _MONTHS[match.group(1)], 1), "month"
@@ -91,12 +97,23 @@ def stated_start(text: str | None) -> tuple[date | None, str | None]:
 class Interventions(pa.DataFrameModel):
     council_code: str = pa.Field(str_matches=COUNCIL_GSS)
     intervention: str = pa.Field(str_length={"min_value": 3})
+    date_or_period: str = pa.Field(nullable=True)
     start_date: date = pa.Field(nullable=True)
+    start_date_precision: str = pa.Field(nullable=True)
     start_date_state: str = pa.Field(isin=["stated", "not stated"])
     source: str = pa.Field(str_length={"min_value": 3})
 
     class Config:
         unique = ["council_code", "intervention"]
+
+    @pa.check(
+        "date_or_period",
+        name="a start date the period opens with is a calendar date (month 1-12, day in month)",
+    )
+    def start_is_a_date(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        return data.lazyframe.select(
+            (pl.col("start_date_precision").fill_null("") != "impossible").alias(data.key)
+        )
 
 
 def _derive_interventions(frame: pl.DataFrame) -> pl.DataFrame:
