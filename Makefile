@@ -49,3 +49,11 @@ lock:
 
 clean:
 	rm -rf $(VENV) .dagster_home data/warehouse data/output
+
+## make bench: install, then time the pipeline's core at 1x, 10x and 100x fictional estates beside
+## a pandas baseline and a bare DuckDB scan, and `early-warning run` on the shipped data
+## (benchmarks/RESULTS.md). Estates are cached under /tmp/early-warning-bench; 100x takes minutes.
+.PHONY: bench
+BENCH_SCALES ?= 1 10 100
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.run --scales $(BENCH_SCALES)

@@ -6,17 +6,25 @@ this visible in the UI: whether any row was rejected, and whether every raw row 
 for (raw = validated + quarantined, per load).
 """
 
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
 import dagster as dg
 import duckdb
 import polars as pl
 
+from assets.raw import BIG_INPUT_DUCKDB_MEMORY, limited_memory
 from checks.schemas import STAGING_SPECS
 from checks.validation import (
     OUT_OF_SCOPE,
+    QUARANTINE_SCHEMA,
     REJECTED,
     Staged,
     StructuralValidationError,
     count_invariant,
+    count_invariant_from_counts,
+    load_counts,
     stage_rows,
 )
 from pipelines.catalogue import load_catalogue
@@ -38,6 +46,21 @@ CODE_MAP_SQL = {
     "ecode": "staging/ecode_map",
 }
 
+# A source with more current raw rows than PARTITION_ROWS is validated in partitions of about
+# that many rows rather than in one frame, so memory stays flat however big the file (the Data
+# Explorer long file is 18 million rows at the benchmarks' 100x scale). A partition holds every
+# row sharing a value of the source's partition columns. That is only safe where every check
+# that compares rows (exact duplicates, the model's unique keys) compares rows that agree on
+# those raw, unparsed columns, and the source's `derive` works row by row: so partition columns
+# are declared here, per source, never inferred. The result is the same rows as one frame
+# would give, in partition order rather than file order (every reader of a validated table
+# orders or aggregates explicitly). benchmarks/test_partitioned_validation.py checks this.
+PARTITION_BY: dict[str, tuple[str, ...]] = {
+    # Unique key (council_code, financial_year, metric_id); duplicates compare all content.
+    "data_explorer_metrics": ("financial_year", "metric_id"),
+}
+PARTITION_ROWS = 500_000
+
 
 def _markdown(frame: pl.DataFrame, limit: int = PREVIEW_ROWS) -> dg.MetadataValue:
     if frame.is_empty():
@@ -53,6 +76,11 @@ def _markdown(frame: pl.DataFrame, limit: int = PREVIEW_ROWS) -> dg.MetadataValu
     return dg.MetadataValue.md("\n".join([header, rule, *body, *more]))
 
 
+def _current_paths(connection: duckdb.DuckDBPyConnection, source_id: str) -> list[str]:
+    sizes = _partition_sizes(connection, source_id, ("source_path",))
+    return sorted(key[0] for key in sizes.get_column("partition_key").to_list())
+
+
 def read_current_rows(connection: duckdb.DuckDBPyConnection, source_id: str) -> pl.DataFrame:
     spec = load_catalogue()[source_id]
     return query_frame(
@@ -62,24 +90,158 @@ def read_current_rows(connection: duckdb.DuckDBPyConnection, source_id: str) -> 
     )
 
 
-def write_validated(connection: duckdb.DuckDBPyConnection, source_id: str, staged: Staged) -> None:
-    """Replace the validated table and this source's quarantine in one transaction."""
+def _arrow(frame: pl.DataFrame):
+    """The frame as Arrow without copying its text: string views, which DuckDB reads as they
+    are (the default, large strings, copies every string of a big frame once more)."""
+    return frame.to_arrow(compat_level=pl.CompatLevel.newest())
+
+
+def write_validated(
+    connection: duckdb.DuckDBPyConnection,
+    source_id: str,
+    staged: Staged,
+    parquet_parts: list[Path] | None = None,
+) -> None:
+    """Replace the validated table and this source's quarantine in one transaction. The rows
+    are `staged.valid`, or (a source validated in partitions) the Parquet files of its parts,
+    streamed into the table in order."""
     connection.execute(load_sql("staging/create_validated_schema"))
     connection.execute("BEGIN TRANSACTION")
     try:
-        connection.register("validated_rows", staged.valid.to_arrow())
+        if parquet_parts is None:
+            connection.register("validated_rows", _arrow(staged.valid))
+        else:
+            connection.read_parquet([str(part) for part in parquet_parts]).create_view(
+                "validated_rows", replace=True
+            )
         connection.execute(
             with_identifiers("staging/replace_validated_table", table=f"validated.{source_id}")
         )
-        connection.unregister("validated_rows")
+        if parquet_parts is None:
+            connection.unregister("validated_rows")
+        else:
+            connection.execute("DROP VIEW validated_rows")
         connection.execute(load_sql("staging/clear_quarantine"), {"source_id": source_id})
-        connection.register("quarantine_rows", staged.quarantine.to_arrow())
+        connection.register("quarantine_rows", _arrow(staged.quarantine))
         connection.execute(load_sql("staging/append_quarantine"))
         connection.unregister("quarantine_rows")
         connection.execute("COMMIT")
     except BaseException:
         connection.execute("ROLLBACK")
         raise
+
+
+@dataclass
+class Validation:
+    """What validating one source produced: a sample of the validated rows (all of them, unless
+    the source was validated in partitions), the whole quarantine and the per-load invariant."""
+
+    staged: Staged
+    raw_rows: int
+    valid_rows: int
+    invariant: pl.DataFrame
+
+
+def _count_current_rows(connection: duckdb.DuckDBPyConnection, source_id: str) -> int:
+    sizes = _partition_sizes(connection, source_id, ("load_id",))
+    return int(sizes.get_column("n_rows").sum()) if sizes.height else 0
+
+
+def _key_columns(columns: tuple[str, ...]) -> str:
+    return ", ".join(f"r.{c}" for c in columns)
+
+
+def _partition_sizes(
+    connection: duckdb.DuckDBPyConnection, source_id: str, columns: tuple[str, ...]
+) -> pl.DataFrame:
+    """`partition_key` (the columns' values as a list) and `n_rows`, in key order."""
+    spec = load_catalogue()[source_id]
+    statement = with_identifiers(
+        "raw/current_partition_sizes", table=spec.raw_table, columns=_key_columns(columns)
+    )
+    return query_frame(connection, statement, {"source_id": source_id})
+
+
+def _partitions(sizes: pl.DataFrame, limit: int) -> pl.DataFrame:
+    """Number consecutive keys into partitions of at most `limit` rows (a key bigger than that
+    is a partition of its own)."""
+    numbers: list[int] = []
+    number, rows = 0, 0
+    for count in sizes.get_column("n_rows").to_list():
+        if rows and rows + count > limit:
+            number, rows = number + 1, 0
+        numbers.append(number)
+        rows += count
+    return sizes.select("partition_key").with_columns(
+        pl.Series("partition", numbers, dtype=pl.Int64)
+    )
+
+
+def _validate_in_partitions(
+    connection: duckdb.DuckDBPyConnection,
+    source_id: str,
+    code_maps: dict[str, pl.DataFrame],
+    scratch: Path,
+) -> tuple[Validation, list[Path]]:
+    """Validate a big source partition by partition (see PARTITION_BY): each partition's
+    validated rows go to a Parquet file under `scratch`, its quarantine and counts are kept."""
+    spec = STAGING_SPECS[source_id]
+    source = load_catalogue()[source_id]
+    columns = PARTITION_BY[source_id]
+    keys = _partitions(_partition_sizes(connection, source_id, columns), PARTITION_ROWS)
+    statement = with_identifiers(
+        "raw/current_partition_rows",
+        table=source.raw_table,
+        columns=_key_columns(columns),
+        first_column=columns[0],
+    )
+    parts: list[Path] = []
+    quarantines: list[pl.DataFrame] = []
+    raw_counts: list[pl.DataFrame] = []
+    valid_counts: list[pl.DataFrame] = []
+    sample: pl.DataFrame | None = None
+    connection.register("partition_keys", keys.to_arrow())
+    try:
+        for number in range(int(keys.get_column("partition").max() or 0) + 1):
+            bounds = query_frame(
+                connection, load_sql("raw/partition_bounds"), {"partition": number}
+            )
+            raw = query_frame(
+                connection,
+                statement,
+                {"source_id": source_id, "partition": number, **bounds.row(0, named=True)},
+            )
+            staged = stage_rows(raw, spec, source_id, code_maps, source.publication_lag_days)
+            part = scratch / f"part-{number:05d}.parquet"
+            staged.valid.write_parquet(part, compression="lz4")
+            parts.append(part)
+            quarantines.append(staged.quarantine)
+            raw_counts.append(load_counts(raw, "raw_rows"))
+            valid_counts.append(load_counts(staged.valid, "validated_rows"))
+            if sample is None:
+                sample = staged.valid.head(0)
+            del raw, staged
+    finally:
+        connection.unregister("partition_keys")
+    quarantine = (
+        pl.concat(quarantines, how="vertical_relaxed")
+        if quarantines
+        else pl.DataFrame(schema=QUARANTINE_SCHEMA)
+    )
+
+    def added(frames: list[pl.DataFrame], name: str) -> pl.DataFrame:
+        return pl.concat(frames).group_by("load_id").agg(pl.col(name).sum()).sort("load_id")
+
+    raw_per_load = added(raw_counts, "raw_rows")
+    valid_per_load = added(valid_counts, "validated_rows")
+    staged = Staged(valid=sample if sample is not None else pl.DataFrame(), quarantine=quarantine)
+    validation = Validation(
+        staged=staged,
+        raw_rows=int(raw_per_load.get_column("raw_rows").sum()),
+        valid_rows=int(valid_per_load.get_column("validated_rows").sum()),
+        invariant=count_invariant_from_counts(raw_per_load, valid_per_load, quarantine),
+    )
+    return validation, parts
 
 
 def _check_results(
@@ -161,26 +323,56 @@ def build_validated_asset(source_id: str) -> dg.AssetsDefinition:
     def validated_source(
         context: dg.AssetExecutionContext, warehouse: Warehouse
     ) -> dg.MaterializeResult:
-        with warehouse.connect() as connection:
-            raw = read_current_rows(connection, source_id)
+        with (
+            warehouse.connect() as connection,
+            limited_memory(connection, BIG_INPUT_DUCKDB_MEMORY),
+        ):
             code_maps = {}
             if spec.council_code is not None:
                 rule = spec.council_code
                 for via in {rule.via, *([rule.fallback_via] if rule.fallback_column else [])}:
                     code_maps[via] = query_frame(connection, load_sql(CODE_MAP_SQL[via]))
-            try:
-                staged = stage_rows(raw, spec, source_id, code_maps, source.publication_lag_days)
-            except StructuralValidationError as error:
-                paths = sorted(set(raw.get_column("source_path").to_list())) if raw.height else []
-                raise dg.Failure(
-                    description=f"{source_id} ({', '.join(paths)}): {error}",
-                ) from error
-            invariant = count_invariant(raw, staged)
-            write_validated(connection, source_id, staged)
+            if (
+                source_id in PARTITION_BY
+                and _count_current_rows(connection, source_id) > PARTITION_ROWS
+            ):
+                with tempfile.TemporaryDirectory(prefix=f"early-warning-{source_id}-") as scratch:
+                    try:
+                        result, parts = _validate_in_partitions(
+                            connection, source_id, code_maps, Path(scratch)
+                        )
+                    except StructuralValidationError as error:
+                        paths = _current_paths(connection, source_id)
+                        raise dg.Failure(
+                            description=f"{source_id} ({', '.join(paths)}): {error}",
+                        ) from error
+                    write_validated(connection, source_id, result.staged, parts)
+            else:
+                raw = read_current_rows(connection, source_id)
+                try:
+                    staged = stage_rows(
+                        raw, spec, source_id, code_maps, source.publication_lag_days
+                    )
+                except StructuralValidationError as error:
+                    paths = (
+                        sorted(set(raw.get_column("source_path").to_list())) if raw.height else []
+                    )
+                    raise dg.Failure(
+                        description=f"{source_id} ({', '.join(paths)}): {error}",
+                    ) from error
+                result = Validation(
+                    staged=staged,
+                    raw_rows=raw.height,
+                    valid_rows=staged.valid.height,
+                    invariant=count_invariant(raw, staged),
+                )
+                write_validated(connection, source_id, staged)
+                del raw
+        staged, invariant = result.staged, result.invariant
         rejected = staged.quarantine.filter(pl.col("disposition") == REJECTED)
         out_of_scope = staged.quarantine.filter(pl.col("disposition") == OUT_OF_SCOPE)
         context.log.info(
-            f"{source_id}: {raw.height} raw rows -> {staged.valid.height} validated, "
+            f"{source_id}: {result.raw_rows} raw rows -> {result.valid_rows} validated, "
             f"{staged.quarantined_rows} quarantined "
             f"({rejected.unique(['load_id', 'source_row_number', 'source_column']).height} "
             f"rejected, {out_of_scope.height} out of scope)"
@@ -193,9 +385,9 @@ def build_validated_asset(source_id: str) -> dg.AssetsDefinition:
             )
         return dg.MaterializeResult(
             metadata={
-                "dagster/row_count": staged.valid.height,
+                "dagster/row_count": result.valid_rows,
                 "dagster/column_schema": _column_schema(staged.valid),
-                "raw_rows": raw.height,
+                "raw_rows": result.raw_rows,
                 "quarantined_rows": staged.quarantined_rows,
                 "rejected_rows": rejected.unique(
                     ["load_id", "source_row_number", "source_column"]

@@ -5,6 +5,13 @@ prefixes (no real council has them) and names are invented ("Testshire 3 County 
 Tests use it to know the answer by construction; benchmarks use it at scale (`scale=100` is
 about 32,000 councils). The same seed gives the same files, byte for byte.
 
+The Data Explorer file holds the seven adult social care metrics over eight years by default.
+`write_estate(..., metrics_per_council=60, years=10)` adds fictional metrics (`SYN001`...,
+unknown to `pipelines/metrics.yaml`, so they load and validate without a range check) for every
+council and earlier years, which is what the benchmarks use: at `scale=100` that file has about
+18 million rows. The extra values come from their own generator, so every other file (and the
+default metrics and years) is the same with or without them.
+
 Councils listed in `distressed` run their unallocated reserves down year after year; those in
 `section114` also get a section 114 notice on the given date, so a backtest's answer is known.
 """
@@ -14,10 +21,13 @@ from __future__ import annotations
 import csv
 import json
 import random
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+
+import polars as pl
 
 # Council types in roughly England's proportions (per 317 councils).
 TYPE_MIX = {
@@ -60,6 +70,21 @@ ASC_METRICS = {
 }
 RS_YEARS = ["2015-16", "2016-17", "2017-18"]
 ASC_YEARS = [f"{y}-{(y + 1) % 100:02d}" for y in range(2015, 2023)]
+DE_LAST_YEAR = 2022  # the latest Data Explorer year written, 2022-23
+DE_HEADER = [
+    "Financial year",
+    "Local authority code",
+    "Local authority name",
+    "Grouping",
+    "Entity_Name",
+    "Region",
+    "Measure",
+    "Code",
+    "Value",
+    "MEDIAN",
+    "MADs_from_median",
+    "rank_order",
+]
 CT_FIRST_YEAR = 2010
 CT_LAST_YEAR = 2022
 RS_FILES = {
@@ -114,13 +139,17 @@ class Estate:
 
 
 def _register_code(index: int) -> str:
-    """Four letters from QAAA on: real register codes have three, so these never collide."""
+    """Four letters from QAAA on (QAAA...QZZZ, then RAAA...ZZZZ past 17,576 councils): real
+    register codes have three, so these never collide."""
     letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    number = 16 * 26**3 + index  # "Q" is letter 16
+    if number >= 26**4:
+        raise ValueError("scale too large for four-letter fictional register codes")
     code = ""
-    for _ in range(3):
-        index, digit = divmod(index, 26)
+    for _ in range(4):
+        number, digit = divmod(number, 26)
         code = letters[digit] + code
-    return "Q" + code
+    return code
 
 
 def make_estate(scale: float = 1.0, seed: int = 7, distressed_share: float = 0.04) -> Estate:
@@ -148,7 +177,9 @@ def make_estate(scale: float = 1.0, seed: int = 7, distressed_share: float = 0.0
                 )
             )
             index += 1
-    if len({c.gss_code for c in councils}) != len(councils):
+    # GSS codes: 900001 upwards hold 99,999 councils per prefix (scale=100 needs 16,400);
+    # E-codes E9nnnnn hold 100,000 councils; register codes 175,760 (see _register_code).
+    if len({c.gss_code for c in councils}) != len(councils) or index > 100_000:
         raise ValueError("scale too large for six-digit fictional codes")
     pool = [c.gss_code for c in councils]
     distressed = set(rng.sample(pool, max(1, round(len(pool) * distressed_share))))
@@ -326,18 +357,135 @@ def _write_ct_workbook(path: Path, estate: Estate, rng: random.Random) -> None:
     book.close()
 
 
+def _de_years(years: int) -> list[str]:
+    """The `years` Data Explorer years ending 2022-23, oldest first."""
+    if years < 1:
+        raise ValueError("years must be at least 1")
+    first = DE_LAST_YEAR - years + 1
+    return [f"{y}-{(y + 1) % 100:02d}" for y in range(first, DE_LAST_YEAR + 1)]
+
+
+def _de_frame(columns: dict[str, list | object], height: int) -> pl.DataFrame:
+    """A block of Data Explorer rows as text columns; MEDIAN and MADs are left empty."""
+    frame = pl.DataFrame(
+        {
+            name: (values if isinstance(values, list | pl.Series) else [values] * height)
+            for name, values in columns.items()
+        },
+        schema=dict.fromkeys(columns, pl.String),
+    )
+    return frame.with_columns(
+        pl.lit(None, dtype=pl.String).alias("MEDIAN"),
+        pl.lit(None, dtype=pl.String).alias("MADs_from_median"),
+    ).select(DE_HEADER)
+
+
+def _write_data_explorer(
+    path: Path,
+    estate: Estate,
+    rng: random.Random,
+    seed: int,
+    metrics_per_council: int,
+    years: int,
+) -> None:
+    """The Data Explorer long CSV (as the csv module writes it: CRLF, minimal quoting), one
+    block per year, metric and council in that order.
+
+    The default years and ASC metrics draw on `rng` exactly as they always have, so the files
+    written after this one do not change; extra years and the fictional `SYN` metrics draw on
+    their own numpy generator, vectorised, so `scale=100` with 60 metrics over 10 years (about
+    18 million rows) is written in a few tens of seconds, one year at a time."""
+    if metrics_per_council < 1:
+        raise ValueError("metrics_per_council must be at least 1")
+    asc = dict(list(ASC_METRICS.items())[:metrics_per_council])
+    n_synthetic = max(0, metrics_per_council - len(ASC_METRICS))
+    social = [c for c in estate.councils if c.authority_type in SOCIAL_CARE]
+    extra_rng = None
+
+    def extra() -> object:
+        nonlocal extra_rng
+        if extra_rng is None:
+            import numpy as np
+
+            extra_rng = np.random.default_rng([seed, zlib.crc32(b"data explorer extras")])
+        return extra_rng
+
+    def council_columns(councils: list[Council]) -> dict[str, list]:
+        return {
+            "Local authority code": [c.gss_code for c in councils],
+            "Local authority name": [c.name for c in councils],
+            "Entity_Name": [TYPE_NAMES[c.authority_type] for c in councils],
+            "Region": [c.region for c in councils],
+        }
+
+    social_columns = council_columns(social)
+    all_columns = council_columns(estate.councils) if n_synthetic else {}
+    social_distressed = [c.gss_code in estate.distressed for c in social]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as handle:
+        handle.write((",".join(DE_HEADER) + "\r\n").encode("utf-8"))
+        for year in _de_years(years):
+            blocks: list[pl.DataFrame] = []
+            for metric_id, (measure, mean, spread, order) in asc.items():
+                ceiling = {"ASC1": 12.0, "ASC2": 1.0, "ASC6": 100_000.0}.get(metric_id, 100.0)
+                if year in ASC_YEARS:
+                    values = []
+                    for c in social:
+                        value = min(ceiling, max(0.0, rng.gauss(mean, spread)))
+                        if c.gss_code in estate.distressed and metric_id == "ASC7":
+                            value = mean + 3 * spread
+                        values.append(repr(round(value, 3)))
+                    text = pl.Series(values, dtype=pl.String)
+                else:
+                    drawn = extra().normal(mean, spread, len(social)).clip(0.0, ceiling)
+                    if metric_id == "ASC7":
+                        drawn[social_distressed] = mean + 3 * spread
+                    text = pl.Series(drawn.round(3)).cast(pl.String)
+                columns = {
+                    "Financial year": year,
+                    **social_columns,
+                    "Grouping": "LA_Raw",
+                    "Measure": measure,
+                    "Code": metric_id,
+                    "Value": text,
+                    "rank_order": order,
+                }
+                blocks.append(_de_frame(columns, len(social)))
+            for number in range(1, n_synthetic + 1):
+                mean = 10.0 + 5.0 * number
+                drawn = extra().normal(mean, mean / 10, len(estate.councils)).clip(0.0, None)
+                columns = {
+                    "Financial year": year,
+                    **all_columns,
+                    "Grouping": "LA_Raw",
+                    "Measure": f"Synthetic metric {number:03d}",
+                    "Code": f"SYN{number:03d}",
+                    "Value": pl.Series(drawn.round(3)).cast(pl.String),
+                    "rank_order": "None",
+                }
+                blocks.append(_de_frame(columns, len(estate.councils)))
+            if blocks:
+                pl.concat(blocks).write_csv(
+                    handle, include_header=False, line_terminator="\r\n", quote_style="necessary"
+                )
+
+
 def write_estate(
     data_dir: Path,
     estate: Estate,
     seed: int = 7,
     reserves: dict[str, dict[str, dict[str, float]]] | None = None,
     neighbours: dict[str, list[str]] | None = None,
+    metrics_per_council: int = len(ASC_METRICS),
+    years: int = len(ASC_YEARS),
 ) -> None:
     """Write every source the catalogue names, in its real format, under `data_dir`.
 
     `reserves` ({gss: {"2017-18": {"nre", "unallocated_start", "unallocated_end",
     "earmarked_start", "earmarked_end", "schools_start", ...}}}) and `neighbours` replace the
-    generated figures, for tests that need exact numbers."""
+    generated figures, for tests that need exact numbers. `metrics_per_council` and `years`
+    size the Data Explorer file (see the module docstring); the defaults write the seven adult
+    social care metrics for 2015-16 to 2022-23."""
     rng = random.Random(seed)
     sources = data_dir / "sources"
     _write_csv(
@@ -382,49 +530,8 @@ def write_estate(
     path = sources / "oflog_asc" / "NN.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(neighbours), encoding="utf-8")
-    asc_rows = []
-    for year in ASC_YEARS:
-        for metric_id, (measure, mean, spread, order) in ASC_METRICS.items():
-            for c in estate.councils:
-                if c.authority_type not in SOCIAL_CARE:
-                    continue
-                ceiling = {"ASC1": 12.0, "ASC2": 1.0, "ASC6": 100_000.0}.get(metric_id, 100.0)
-                value = min(ceiling, max(0.0, rng.gauss(mean, spread)))
-                if c.gss_code in estate.distressed and metric_id == "ASC7":
-                    value = mean + 3 * spread
-                asc_rows.append(
-                    [
-                        year,
-                        c.gss_code,
-                        c.name,
-                        "LA_Raw",
-                        TYPE_NAMES[c.authority_type],
-                        c.region,
-                        measure,
-                        metric_id,
-                        round(value, 3),
-                        "",
-                        "",
-                        order,
-                    ]
-                )
-    _write_csv(
-        sources / "oflog_asc" / "ASC_data.csv",
-        [
-            "Financial year",
-            "Local authority code",
-            "Local authority name",
-            "Grouping",
-            "Entity_Name",
-            "Region",
-            "Measure",
-            "Code",
-            "Value",
-            "MEDIAN",
-            "MADs_from_median",
-            "rank_order",
-        ],
-        asc_rows,
+    _write_data_explorer(
+        sources / "oflog_asc" / "ASC_data.csv", estate, rng, seed, metrics_per_council, years
     )
     generated = _reserve_paths(estate, rng)
     reserves = {**generated, **(reserves or {})}
