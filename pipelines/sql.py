@@ -11,7 +11,11 @@ import duckdb
 import polars as pl
 
 SQL_DIR = Path(__file__).resolve().parents[1] / "sql"
-_QUALIFIED = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)?$")
+# A (schema- or alias-qualified) name, optionally followed by a column type, as in the column
+# list of a CREATE TABLE; nothing else, so no comment, clause or second statement gets through.
+_QUALIFIED = re.compile(
+    r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)?( (VARCHAR|BIGINT|DOUBLE|DATE|BOOLEAN|TIMESTAMP|JSON))?"
+)
 
 
 @cache
@@ -24,8 +28,7 @@ def with_identifiers(name: str, **identifiers: str) -> str:
     """`load_sql(name)` with `{placeholders}` filled by plain identifiers only."""
     for key, value in identifiers.items():
         for part in value.split(","):
-            column = part.strip().split(" ")[0]
-            if not _QUALIFIED.match(column):
+            if not _QUALIFIED.fullmatch(part.strip()):
                 raise ValueError(f"{key}={value!r} is not a plain identifier")
     return load_sql(name).format(**identifiers)
 

@@ -35,6 +35,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 import pytest
+from concurrent_runs import materialise_twice_at_once, overlapping
 from dagster._serdes import serialize_value
 
 from checks.validation import KEY_COLUMNS
@@ -112,13 +113,7 @@ def overlapping_steps(instance: dg.DagsterInstance, first: str, second: str) -> 
     """Pairs of steps, one from each run, that were executing at the same time."""
     a, b = step_spans(instance, first), step_spans(instance, second)
     assert a and set(a) == set(b), (sorted(a), sorted(b))  # the same assets, all of them
-    return [
-        f"{first}:{key_a} [{start_a:.3f}, {end_a:.3f}] / {second}:{key_b} "
-        f"[{start_b:.3f}, {end_b:.3f}]"
-        for key_a, (start_a, end_a) in a.items()
-        for key_b, (start_b, end_b) in b.items()
-        if not (end_a <= start_b or end_b <= start_a)
-    ]
+    return overlapping(a, b)
 
 
 def assert_steps_never_overlap(instance: dg.DagsterInstance, first: str, second: str) -> int:
@@ -287,31 +282,6 @@ def test_two_runs_launched_at_once_through_the_queue_run_one_at_a_time(
 # Bypassing the queue: the pool
 # --------------------------------------------------------------------------------------------
 
-RUNNER = """
-import json, sys, time
-from pathlib import Path
-import dagster as dg
-from pipelines.definitions import defs
-from pipelines.profiles import Settings, resources_for
-
-barrier, name, keys = Path(sys.argv[1]), sys.argv[2], json.loads(sys.argv[3])
-keys = [dg.AssetKey(k) for k in keys]
-assets = [a for a in defs.assets if isinstance(a, dg.AssetsDefinition) and a.keys & set(keys)]
-instance = dg.DagsterInstance.get()
-(barrier / name).touch()
-deadline = time.monotonic() + 120
-while len(list(barrier.iterdir())) < 2:
-    if time.monotonic() > deadline:
-        sys.exit("the other run never became ready")
-    time.sleep(0.01)
-result = dg.materialize(
-    assets, selection=keys, instance=instance, tags={"launched_by": name},
-    resources=resources_for(Settings.from_environment()), raise_on_error=False,
-)
-print(result.run_id)
-sys.exit(0 if result.success else 1)
-"""
-
 
 def test_two_runs_bypassing_the_queue_never_collide_in_the_warehouse(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -319,21 +289,7 @@ def test_two_runs_bypassing_the_queue_never_collide_in_the_warehouse(
     home = Home(tmp_path, monkeypatch)
     # Every source's raw asset and the register's validation: the same assets in both runs.
     keys = [["raw", s] for s in sorted(load_catalogue())] + [["validated", "council_register"]]
-    barrier = tmp_path / "barrier"
-    barrier.mkdir()
-    runners = [
-        subprocess.Popen(
-            [sys.executable, "-c", RUNNER, str(barrier), name, json.dumps(keys)],
-            cwd=REPO,
-            env=home.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        for name in ("first", "second")
-    ]
-    outputs = wait_for(runners, "the concurrent materialisations")
-    run_ids = [out.strip().splitlines()[-1] for out in outputs]
+    run_ids, outputs = materialise_twice_at_once(tmp_path / "barrier", keys, home.env, TIMEOUT)
     instance = home.instance()
     try:
         for run_id in run_ids:

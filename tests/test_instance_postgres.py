@@ -8,11 +8,8 @@ database. Nothing is skipped: with Postgres down the tests fail and say so (`.ci
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,6 +21,7 @@ import duckdb
 import psycopg2
 import pytest
 import yaml
+from concurrent_runs import materialise_twice_at_once, overlapping
 from dagster_postgres import (
     PostgresEventLogStorage,
     PostgresRunStorage,
@@ -322,32 +320,6 @@ def test_warehouse_rows_trace_back_to_the_postgres_run(materialised: Materialise
     assert loads is not None and loads[0] > 0
 
 
-RUNNER = """
-import json, sys, time
-from pathlib import Path
-import dagster as dg
-from pipelines.definitions import defs
-from pipelines.profiles import Settings, resources_for
-
-barrier, name, keys = Path(sys.argv[1]), sys.argv[2], json.loads(sys.argv[3])
-keys = [dg.AssetKey(k) for k in keys]
-assets = [a for a in defs.assets if isinstance(a, dg.AssetsDefinition) and a.keys & set(keys)]
-instance = dg.DagsterInstance.get()
-(barrier / name).touch()
-deadline = time.monotonic() + 60
-while len(list(barrier.iterdir())) < 2:
-    if time.monotonic() > deadline:
-        sys.exit("the other run never became ready")
-    time.sleep(0.01)
-result = dg.materialize(
-    assets, selection=keys, instance=instance,
-    resources=resources_for(Settings.from_environment()), raise_on_error=False,
-)
-print(result.run_id)
-sys.exit(0 if result.success else 1)
-"""
-
-
 def test_two_concurrent_runs_never_write_the_warehouse_at_once(
     production: Production, tmp_path: Path
 ) -> None:
@@ -356,8 +328,6 @@ def test_two_concurrent_runs_never_write_the_warehouse_at_once(
     # Assets with no upstream in the job: both runs can start on them at once.
     roots = sorted(k for k in keys if not (graph.get(k).parent_keys & keys))[:4]
     assert len(roots) >= 2
-    barrier = tmp_path / "barrier"
-    barrier.mkdir()
     env = {
         **os.environ,
         **production.env,
@@ -366,28 +336,9 @@ def test_two_concurrent_runs_never_write_the_warehouse_at_once(
         "EARLY_WARNING_WAREHOUSE": str(tmp_path / "shared.duckdb"),
         "EARLY_WARNING_OUTPUT_DIR": str(tmp_path / "output"),
     }
-    arguments = json.dumps([k.path for k in roots])
-    processes = [
-        subprocess.Popen(
-            [sys.executable, "-c", RUNNER, str(barrier), name, arguments],
-            cwd=PROJECT_ROOT,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for name in ("first", "second")
-    ]
-    run_ids = []
-    for process in processes:
-        try:
-            out, err = process.communicate(timeout=300)
-        except subprocess.TimeoutExpired:
-            for other in processes:
-                other.kill()
-            pytest.fail("concurrent materialisations did not finish within 300 s")
-        assert process.returncode == 0, err[-3000:]
-        run_ids.append(out.strip().splitlines()[-1])
+    run_ids, _ = materialise_twice_at_once(
+        tmp_path / "barrier", [k.path for k in roots], env, timeout=300
+    )
 
     def interval(run_id: str, start: str, end: str) -> dict[str | None, list[datetime]]:
         rows = _query(
@@ -408,12 +359,8 @@ def test_two_concurrent_runs_never_write_the_warehouse_at_once(
     steps = [interval(run_id, STEP_START, STEP_SUCCESS) for run_id in run_ids]
     assert all(len(s) == len(roots) for s in steps)
     # ...and no step of one run was writing while a step of the other was.
-    for key_a, (start_a, end_a) in steps[0].items():
-        for key_b, (start_b, end_b) in steps[1].items():
-            assert end_a <= start_b or end_b <= start_a, (
-                f"{first}:{key_a} [{start_a}, {end_a}] overlaps {second}:{key_b} "
-                f"[{start_b}, {end_b}]"
-            )
+    spans = [{key: (times[0], times[1]) for key, times in s.items()} for s in steps]
+    assert overlapping(*spans) == [], (first, second)
     blocked = _query(
         production.database,
         "SELECT count(*) FROM event_logs WHERE run_id IN (%s, %s) "

@@ -381,27 +381,31 @@ def test_no_sql_is_built_by_formatting_in_the_code() -> None:
     )
 
 
-WEAK_GUARD = pytest.mark.xfail(
-    strict=True,
-    reason="pipelines.sql.with_identifiers checks only the first word of each comma-separated "
-    "part (to allow 'name VARCHAR' column lists), so 'raw.x --' or 'raw.x WHERE ...' passes; "
-    "identifiers come from the validated catalogue, so nothing reaches it today",
-)
-
-
 @pytest.mark.parametrize(
     "identifier",
     [
         "raw.loads; DROP TABLE raw.loads",
         "x' OR '1'='1",
         "raw.loads)",
-        pytest.param("raw.x --", marks=WEAK_GUARD),
-        pytest.param("raw.loads WHERE false UNION SELECT 1", marks=WEAK_GUARD),
+        "raw.x --",
+        "raw.loads WHERE false UNION SELECT 1",
+        "name VARCHAR); DROP TABLE raw.loads; --",
+        "name VARCHAR,\n    other TEXT",
     ],
 )
 def test_only_plain_identifiers_are_substituted_into_sql(identifier: str) -> None:
     with pytest.raises(ValueError, match="not a plain identifier"):
         with_identifiers("raw/count_rows", table=identifier)
+
+
+def test_catalogue_identifiers_and_column_lists_are_substituted() -> None:
+    statement = with_identifiers(
+        "raw/create_source_table",
+        table="raw.example",
+        columns="council_code VARCHAR,\n    value VARCHAR",
+    )
+    assert "CREATE TABLE IF NOT EXISTS raw.example" in statement
+    assert "council_code VARCHAR,\n    value VARCHAR," in statement
 
 
 def test_a_malicious_name_is_stored_verbatim_and_nothing_is_dropped(fictional, estate) -> None:
