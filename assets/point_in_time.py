@@ -43,6 +43,23 @@ def replace_quarters(connection: duckdb.DuckDBPyConnection, table: str, rows: pl
     """Replace the run's quarters in `table` with `rows`, in one transaction: a failed run
     leaves the previous rows in place."""
     connection.register("replacement_rows", rows.to_arrow())
+    try:
+        _replace_from_replacement_rows(connection, table)
+    finally:
+        connection.unregister("replacement_rows")
+
+
+def replace_quarters_with_query(
+    connection: duckdb.DuckDBPyConnection, table: str, query_name: str
+) -> None:
+    """replace_quarters with the rows of the query `sql/<query_name>.sql`, which stay inside
+    DuckDB (a big result is not copied into Python and back). They are left in the temporary
+    table `replacement_rows` for the caller to summarise."""
+    connection.execute(load_sql("indicators/create_replacement_rows") + load_sql(query_name))
+    _replace_from_replacement_rows(connection, table)
+
+
+def _replace_from_replacement_rows(connection: duckdb.DuckDBPyConnection, table: str) -> None:
     connection.execute("BEGIN TRANSACTION")
     try:
         connection.execute(with_identifiers("indicators/create_like", table=table))
@@ -52,5 +69,3 @@ def replace_quarters(connection: duckdb.DuckDBPyConnection, table: str, rows: pl
     except BaseException:
         connection.execute("ROLLBACK")
         raise
-    finally:
-        connection.unregister("replacement_rows")

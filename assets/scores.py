@@ -3,9 +3,8 @@ percentile, the council left out of its own peer group) or its threshold, flagge
 a contribution to the composite score. Missing evidence is a state, never a number."""
 
 import dagster as dg
-import polars as pl
 
-from assets.point_in_time import quarters_of, register_context, replace_quarters
+from assets.point_in_time import quarters_of, register_context, replace_quarters_with_query
 from pipelines.indicator_catalogue import load_indicator_catalogue
 from pipelines.partitions import quarterly_partitions
 from pipelines.resources import Warehouse
@@ -34,13 +33,15 @@ def indicator_scores(
     catalogue = load_indicator_catalogue()
     with warehouse.connect() as connection:
         register_context(connection, quarters, catalogue)
-        scores = query_frame(connection, load_sql("scoring/indicator_scores"))
-        replace_quarters(connection, "scores.indicator_scores", scores)
-    states = scores.group_by("state").agg(pl.len().alias("rows")).sort("rows", descending=True)
+        # Computed and stored inside DuckDB: at scale the evaluations are millions of rows.
+        replace_quarters_with_query(
+            connection, "scores.indicator_scores", "scoring/indicator_scores"
+        )
+        states = query_frame(connection, load_sql("scoring/state_counts"))
     return dg.MaterializeResult(
         metadata={
-            "dagster/row_count": scores.height,
-            "flags_raised": int(scores.get_column("flagged").sum()),
+            "dagster/row_count": int(states.get_column("rows").sum()),
+            "flags_raised": int(states.get_column("flags").sum()),
             "evaluations_by_state": dg.MetadataValue.md(
                 "\n".join(
                     ["| state | rows |", "|---|---:|"]

@@ -60,6 +60,8 @@ PARTITION_BY: dict[str, tuple[str, ...]] = {
     "data_explorer_metrics": ("financial_year", "metric_id"),
 }
 PARTITION_ROWS = 500_000
+# The order raw/current_rows returns rows in (NULLs last, as DuckDB sorts them).
+FILE_ORDER = ["source_path", "source_row_number", "source_column"]
 
 
 def _markdown(frame: pl.DataFrame, limit: int = PREVIEW_ROWS) -> dg.MetadataValue:
@@ -210,7 +212,7 @@ def _validate_in_partitions(
                 connection,
                 statement,
                 {"source_id": source_id, "partition": number, **bounds.row(0, named=True)},
-            )
+            ).sort(FILE_ORDER, nulls_last=True)
             staged = stage_rows(raw, spec, source_id, code_maps, source.publication_lag_days)
             part = scratch / f"part-{number:05d}.parquet"
             staged.valid.write_parquet(part, compression="lz4")

@@ -126,26 +126,6 @@ def _steps(instance, result, sampler: RssSampler) -> dict[str, dict]:
     return steps
 
 
-def bounded_warehouse(database: str, memory_limit: str):
-    """The Warehouse resource with DuckDB's memory limit set on every connection: what a
-    `memory_limit` setting of the resource would do (a recommendation, benchmarks/RESULTS.md)."""
-    from collections.abc import Iterator
-    from contextlib import contextmanager
-
-    from pipelines.resources import Warehouse
-
-    class BoundedWarehouse(Warehouse):
-        memory_limit: str
-
-        @contextmanager
-        def connect(self, read_only: bool = False) -> Iterator:
-            with super().connect(read_only=read_only) as connection:
-                connection.execute("SET memory_limit = $limit", {"limit": self.memory_limit})
-                yield connection
-
-    return BoundedWarehouse(database=database, memory_limit=memory_limit)
-
-
 def run_core(
     data_dir: Path,
     work_dir: Path,
@@ -167,9 +147,9 @@ def run_core(
         leftover.unlink(missing_ok=True)
     resources = {
         "warehouse": (
-            bounded_warehouse(str(database), duckdb_memory_limit)
-            if duckdb_memory_limit
-            else Warehouse(database=str(database))
+            Warehouse(database=str(database))
+            if duckdb_memory_limit is None
+            else Warehouse(database=str(database), memory_limit=duckdb_memory_limit)
         ),
         "source_files": SourceFiles(data_dir=str(data_dir)),
         "parquet_outputs": ParquetOutputs(output_dir=str(work_dir / "output")),
@@ -256,8 +236,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", type=Path, help="cProfile the stages into this file")
     parser.add_argument(
         "--duckdb-memory-limit",
-        help="set DuckDB's memory_limit on every warehouse connection (e.g. 1GB); "
-        "default: the shipped resource, which leaves DuckDB's own default (80%% of RAM)",
+        help="DuckDB's memory_limit on every warehouse connection (e.g. 2GB; '' for DuckDB's "
+        "own default, 80%% of RAM); default: the Warehouse resource's default",
     )
     args = parser.parse_args(argv)
     from benchmarks.estates import estate_dir

@@ -4,8 +4,9 @@ EARLY_WARNING_PROFILE=local (default)  read the files shipped in data/, offline.
 EARLY_WARNING_PROFILE=production       download each source from its catalogue url.
 
 Paths can be moved with EARLY_WARNING_DATA_DIR, EARLY_WARNING_WAREHOUSE and
-EARLY_WARNING_OUTPUT_DIR. Instance storage (SQLite or Postgres) is Dagster's own
-configuration: see dagster.yaml and deploy/production/dagster.yaml.
+EARLY_WARNING_OUTPUT_DIR; DuckDB's memory limit with EARLY_WARNING_DUCKDB_MEMORY_LIMIT
+(e.g. 4GB; by default DuckDB's own, 80% of RAM). Instance storage (SQLite or
+Postgres) is Dagster's own configuration: see dagster.yaml and deploy/production/dagster.yaml.
 """
 
 from __future__ import annotations
@@ -14,7 +15,12 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipelines.resources import ParquetOutputs, SourceFiles, Warehouse
+from pipelines.resources import (
+    DEFAULT_DUCKDB_MEMORY_LIMIT,
+    ParquetOutputs,
+    SourceFiles,
+    Warehouse,
+)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 PROFILES = ("local", "production")
@@ -26,6 +32,7 @@ class Settings:
     data_dir: Path
     warehouse_path: Path
     output_dir: Path
+    duckdb_memory_limit: str = DEFAULT_DUCKDB_MEMORY_LIMIT
 
     @classmethod
     def from_environment(cls) -> Settings:
@@ -42,13 +49,18 @@ class Settings:
                 )
             ),
             output_dir=Path(os.environ.get("EARLY_WARNING_OUTPUT_DIR", data_dir / "output")),
+            duckdb_memory_limit=os.environ.get(
+                "EARLY_WARNING_DUCKDB_MEMORY_LIMIT", DEFAULT_DUCKDB_MEMORY_LIMIT
+            ).strip(),
         )
 
 
 def resources_for(settings: Settings) -> dict[str, object]:
     """The resources of a profile: the one place deployments differ."""
     return {
-        "warehouse": Warehouse(database=str(settings.warehouse_path)),
+        "warehouse": Warehouse(
+            database=str(settings.warehouse_path), memory_limit=settings.duckdb_memory_limit
+        ),
         "parquet_outputs": ParquetOutputs(output_dir=str(settings.output_dir)),
         "source_files": SourceFiles(
             data_dir=str(settings.data_dir),

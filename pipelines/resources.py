@@ -36,12 +36,22 @@ def confined(base: Path, relative: str) -> Path:
     return candidate
 
 
+# DuckDB's own default (80% of RAM). A lower limit makes DuckDB spill to disk sooner, but the
+# scoring query cannot spill everything: at 100 times England's councils it ran out of memory
+# in some runs with 1 GB and with 1.5 GB, and needs about 1.6 GB without a limit
+# (benchmarks/RESULTS.md), so a limit is a deployment's choice, not a default.
+DEFAULT_DUCKDB_MEMORY_LIMIT = ""
+
+
 class Warehouse(dg.ConfigurableResource):
     """The DuckDB warehouse file. DuckDB allows one writing process at a time, so connections
     wait and retry briefly when another process holds the file rather than failing the step."""
 
     database: str
     lock_timeout_seconds: float = 120.0
+    # DuckDB's `memory_limit` on every connection (e.g. "4GB"); beyond it DuckDB spills to
+    # temporary files. Empty: DuckDB's default, 80% of RAM.
+    memory_limit: str = DEFAULT_DUCKDB_MEMORY_LIMIT
 
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -58,6 +68,8 @@ class Warehouse(dg.ConfigurableResource):
                 time.sleep(delay)
                 delay = min(delay * 2, 1.0)
         try:
+            if self.memory_limit:
+                connection.execute("SET memory_limit = $limit", {"limit": self.memory_limit})
             yield connection
         finally:
             connection.close()

@@ -13,5 +13,6 @@ JOIN raw.current_loads AS c ON c.load_id = r.load_id AND c.source_id = $source_i
 JOIN raw.loads AS l ON l.load_id = r.load_id
 SEMI JOIN partition_keys AS k
     ON k.partition = $partition AND k.partition_key IS NOT DISTINCT FROM list_value({columns})
-WHERE r.{first_column} BETWEEN $low AND $high OR ($with_null AND r.{first_column} IS NULL)
-ORDER BY r.source_path, r.source_row_number, r.source_column;
+WHERE r.{first_column} BETWEEN $low AND $high OR ($with_null AND r.{first_column} IS NULL);
+-- No ORDER BY: the caller puts the rows in file order in polars, which sorts one partition in
+-- a third of the time DuckDB takes under the validated layer's memory limit.

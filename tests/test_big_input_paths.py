@@ -5,12 +5,10 @@
 - assets/validated.py validates a source with more than PARTITION_ROWS current rows in
   partitions of its PARTITION_BY columns instead of in one frame.
 
-The test suite (tests/) runs on small files and so only ever takes the ordinary paths; these
+The rest of the suite runs on small files and so only ever takes the ordinary paths; these
 tests force the big-input paths (thresholds set to 0 and a few hundred rows) on the same inputs
 and compare: the same frame or the same refusal from the readers, and the same raw and
 validated tables, quarantine, metadata and check results from a Dagster run.
-
-    .venv/bin/pytest benchmarks -q -p no:cacheprovider
 """
 
 from __future__ import annotations
@@ -25,26 +23,16 @@ import dagster as dg
 import duckdb
 import polars as pl
 import pytest
+from test_readers import CSV_FILE, CSV_SPEC
 
 import assets.raw as raw_module
 import assets.validated as validated_module
 from assets.readers import SourceFileError, read_source_file, scan_source_file
-from pipelines.catalogue import FileSpec, SourceSpec, load_catalogue
+from pipelines.catalogue import load_catalogue
 from pipelines.definitions import all_assets
 from pipelines.resources import ParquetOutputs, SourceFiles, Warehouse
 from pipelines.synthetic import make_estate, write_estate
 
-CSV_SPEC = SourceSpec(
-    id="example",
-    title="example",
-    publisher="",
-    licence="",
-    layout="csv_table",
-    files=(),
-    columns={"code": "^gss-code$", "name": "^(official )?name$", "note": "^note$"},
-    optional_columns=frozenset({"note"}),
-)
-CSV_FILE = FileSpec(path="sources/example.csv")
 HEADER = b"gss-code,Name,note,other\r\n"
 
 # Each file: the ordinary reader and the streaming one must agree, row for row or refusal.
