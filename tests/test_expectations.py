@@ -230,3 +230,30 @@ def test_there_is_one_expectation_check_per_suite() -> None:
     assert keys == {
         dg.AssetCheckKey(dg.AssetKey(list(s.asset_key)), EXPECTATION_SUITE) for s in SUITES.values()
     }
+
+
+def test_a_table_over_the_row_limit_is_validated_on_a_repeatable_sample(
+    copy: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import assets.quality as quality
+
+    rows = copy.scalar("SELECT count(*) FROM validated.data_explorer_metrics")
+    limit = rows // 4
+    monkeypatch.setattr(quality, "SUITE_ROW_LIMIT", limit)
+    runs = [
+        values(evaluation(copy.run_suites(name), name))
+        for name in ("validated.data_explorer_metrics", "validated.data_explorer_metrics")
+    ]
+    first, second = runs
+    assert first["table_rows"] == rows
+    # About a quarter of the rows (every 4th or 5th by a hash of the row id), the same each run.
+    assert 0 < first["rows"] < rows // 2 and first["rows"] == second["rows"]
+    assert first["validated"] == f"a repeatable sample of {first['rows']:,} of {rows:,} rows"
+    # A fault in every row is still found on the sample.
+    copy.execute("UPDATE validated.data_explorer_metrics SET value_state = 'guessed'")
+    check = evaluation(
+        copy.run_suites("validated.data_explorer_metrics"), "validated.data_explorer_metrics"
+    )
+    assert not check.passed
+    assert "expect_column_values_to_be_in_set(value_state)" in values(check)["failed"]
+    assert f"on a sample of {values(check)['rows']:,} of {rows:,} rows" in (check.description or "")
