@@ -115,48 +115,12 @@ def land_file(
         with limited_memory(connection, BIG_INPUT_DUCKDB_MEMORY):
             return _land_stream(connection, spec, file, path, run_id, sha)
     frame: pl.DataFrame = read_source_file(path, spec, file)
-    load_id = uuid.uuid4().hex
-    loaded_at = datetime.now(UTC).replace(tzinfo=None)
-    header_map = {name: pattern for name, pattern in spec.columns.items()}
-    connection.execute("BEGIN TRANSACTION")
+    # String views: DuckDB reads polars' text as it is, without another copy.
+    connection.register("incoming", frame.to_arrow(compat_level=pl.CompatLevel.newest()))
     try:
-        connection.execute(
-            load_sql("raw/insert_load"),
-            {
-                "load_id": load_id,
-                "source_id": spec.id,
-                "source_path": file.path,
-                "file_sha256": sha,
-                "file_bytes": path.stat().st_size,
-                "row_count": frame.height,
-                "loaded_at": loaded_at,
-                "run_id": run_id,
-                "period": file.period,
-                "theme": file.theme,
-                "published": file.published,
-                "header_map": json.dumps(header_map),
-            },
-        )
-        # String views: DuckDB reads polars' text as it is, without another copy.
-        connection.register("incoming", frame.to_arrow(compat_level=pl.CompatLevel.newest()))
-        connection.execute(
-            with_identifiers("raw/append_rows", table=spec.raw_table),
-            {
-                "load_id": load_id,
-                "source_path": file.path,
-                "file_sha256": sha,
-                "loaded_at": loaded_at,
-            },
-        )
+        return _append_load(connection, spec, file, path, run_id, sha, frame.height)
+    finally:
         connection.unregister("incoming")
-        connection.execute(
-            mark, {"source_id": spec.id, "source_path": file.path, "load_id": load_id}
-        )
-        connection.execute("COMMIT")
-    except BaseException:
-        connection.execute("ROLLBACK")
-        raise
-    return FileLoad(file.path, load_id, sha, frame.height, newly_loaded=True)
 
 
 def _land_stream(
@@ -170,9 +134,6 @@ def _land_stream(
     """land_file for a big CSV table: the reader's rows are streamed to a Parquet file in a
     temporary directory, then appended from it, in file order, in one transaction."""
     rows = scan_source_file(path, spec, file)
-    load_id = uuid.uuid4().hex
-    loaded_at = datetime.now(UTC).replace(tzinfo=None)
-    header_map = {name: pattern for name, pattern in spec.columns.items()}
     with tempfile.TemporaryDirectory(prefix=f"early-warning-{spec.id}-") as scratch:
         staged = Path(scratch) / "rows.parquet"
         try:
@@ -181,44 +142,63 @@ def _land_stream(
             first_line = str(error).strip().splitlines()[0]
             raise SourceFileError(path, f"not a readable CSV table: {first_line}") from error
         row_count = pq.ParquetFile(staged).metadata.num_rows
-        connection.execute("BEGIN TRANSACTION")
+        connection.read_parquet(str(staged)).create_view("incoming", replace=True)
         try:
-            connection.execute(
-                load_sql("raw/insert_load"),
-                {
-                    "load_id": load_id,
-                    "source_id": spec.id,
-                    "source_path": file.path,
-                    "file_sha256": sha,
-                    "file_bytes": path.stat().st_size,
-                    "row_count": row_count,
-                    "loaded_at": loaded_at,
-                    "run_id": run_id,
-                    "period": file.period,
-                    "theme": file.theme,
-                    "published": file.published,
-                    "header_map": json.dumps(header_map),
-                },
-            )
-            connection.read_parquet(str(staged)).create_view("incoming", replace=True)
-            connection.execute(
-                with_identifiers("raw/append_rows", table=spec.raw_table),
-                {
-                    "load_id": load_id,
-                    "source_path": file.path,
-                    "file_sha256": sha,
-                    "loaded_at": loaded_at,
-                },
-            )
-            connection.execute("DROP VIEW incoming")
-            connection.execute(
-                load_sql("raw/mark_current_load"),
-                {"source_id": spec.id, "source_path": file.path, "load_id": load_id},
-            )
-            connection.execute("COMMIT")
-        except BaseException:
-            connection.execute("ROLLBACK")
-            raise
+            return _append_load(connection, spec, file, path, run_id, sha, row_count)
+        finally:
+            connection.execute("DROP VIEW IF EXISTS incoming")
+
+
+def _append_load(
+    connection: duckdb.DuckDBPyConnection,
+    spec: SourceSpec,
+    file: FileSpec,
+    path: Path,
+    run_id: str | None,
+    sha: str,
+    row_count: int,
+) -> FileLoad:
+    """Record a new load of `file` and append its rows (the relation `incoming`) to the raw
+    table, marking it current, in one transaction: a failure leaves no trace of the load."""
+    load_id = uuid.uuid4().hex
+    loaded_at = datetime.now(UTC).replace(tzinfo=None)
+    header_map = {name: pattern for name, pattern in spec.columns.items()}
+    connection.execute("BEGIN TRANSACTION")
+    try:
+        connection.execute(
+            load_sql("raw/insert_load"),
+            {
+                "load_id": load_id,
+                "source_id": spec.id,
+                "source_path": file.path,
+                "file_sha256": sha,
+                "file_bytes": path.stat().st_size,
+                "row_count": row_count,
+                "loaded_at": loaded_at,
+                "run_id": run_id,
+                "period": file.period,
+                "theme": file.theme,
+                "published": file.published,
+                "header_map": json.dumps(header_map),
+            },
+        )
+        connection.execute(
+            with_identifiers("raw/append_rows", table=spec.raw_table),
+            {
+                "load_id": load_id,
+                "source_path": file.path,
+                "file_sha256": sha,
+                "loaded_at": loaded_at,
+            },
+        )
+        connection.execute(
+            load_sql("raw/mark_current_load"),
+            {"source_id": spec.id, "source_path": file.path, "load_id": load_id},
+        )
+        connection.execute("COMMIT")
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
     return FileLoad(file.path, load_id, sha, row_count, newly_loaded=True)
 
 

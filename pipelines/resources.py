@@ -6,6 +6,7 @@ these resources, chosen in `pipelines.profiles`; asset code never decides them.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import tempfile
@@ -14,6 +15,7 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import ClassVar
 
 import dagster as dg
 import duckdb
@@ -127,6 +129,17 @@ class ParquetOutputs(dg.ConfigurableResource):
 
     output_dir: str
 
+    # A temporary file older than this was left by a run killed between writing and renaming
+    # (no writer takes minutes over one partition's file): readers skip it, this removes it.
+    STALE_TEMPORARY_SECONDS: ClassVar[float] = 600.0
+
+    def _remove_stale_temporaries(self, folder: Path) -> None:
+        cutoff = time.time() - self.STALE_TEMPORARY_SECONDS
+        for leftover in folder.glob(".part-0.*.tmp"):
+            with contextlib.suppress(FileNotFoundError):
+                if leftover.stat().st_mtime < cutoff:
+                    leftover.unlink()
+
     def partition_path(self, dataset: str, quarter: str) -> Path:
         if not dataset.isidentifier() or not quarter.replace("Q", "").isdigit():
             raise ValueError(f"unexpected dataset {dataset!r} or quarter {quarter!r}")
@@ -135,6 +148,7 @@ class ParquetOutputs(dg.ConfigurableResource):
     def write_partition(self, dataset: str, quarter: str, table: pa.Table) -> Path:
         target = self.partition_path(dataset, quarter)
         target.parent.mkdir(parents=True, exist_ok=True)
+        self._remove_stale_temporaries(target.parent)
         handle, temp_name = tempfile.mkstemp(dir=target.parent, prefix=".part-0.", suffix=".tmp")
         os.close(handle)
         try:

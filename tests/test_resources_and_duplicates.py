@@ -82,3 +82,25 @@ def test_exact_duplicates_are_found_whatever_the_screen(
     quarantined = sorted(failures[0].get_column("source_row_number").to_list()) if failures else []
     assert quarantined == repeated_rows
     assert kept.height + len(quarantined) == frame.height
+
+
+def test_a_stale_temporary_left_by_a_killed_write_is_removed_and_a_fresh_one_kept(
+    tmp_path: Path,
+) -> None:
+    import os
+    import time
+
+    import pyarrow as pa
+
+    from pipelines.resources import ParquetOutputs
+
+    outputs = ParquetOutputs(output_dir=str(tmp_path))
+    folder = outputs.partition_path("watchlist", "2019Q1").parent
+    folder.mkdir(parents=True)
+    stale, fresh = folder / ".part-0.killed.tmp", folder / ".part-0.writing.tmp"
+    stale.write_bytes(b"half a file")
+    fresh.write_bytes(b"another writer's file")
+    old = time.time() - ParquetOutputs.STALE_TEMPORARY_SECONDS - 60
+    os.utime(stale, (old, old))
+    written = outputs.write_partition("watchlist", "2019Q1", pa.table({"rank": [1, 2]}))
+    assert written.is_file() and not stale.exists() and fresh.exists()
