@@ -1,5 +1,6 @@
 """Two materialisations started at the same instant, for the concurrency tests
-(tests/test_concurrency.py on SQLite, tests/test_instance_postgres.py on PostgreSQL)."""
+(tests/test_concurrency.py on SQLite, tests/test_instance_postgres.py on PostgreSQL), and the
+row accounting that every concurrent or killed run must leave intact (tests/test_kill.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TypeVar
 
+import duckdb
 import pytest
+
+from checks.validation import KEY_COLUMNS
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -84,3 +88,26 @@ def overlapping(
         for key_b, (start_b, end_b) in second.items()
         if not (end_a <= start_b or end_b <= start_a)  # type: ignore[operator]
     ]
+
+
+def accounted_rows(connection: duckdb.DuckDBPyConnection, source_id: str) -> tuple[int, int, int]:
+    """A source's current raw rows, validated rows and distinct quarantined rows, which must add
+    up (raw = validated + quarantined) after any run, killed or concurrent."""
+
+    def count(statement: str, *params: str) -> int:
+        row = connection.execute(statement, list(params)).fetchone()
+        assert row is not None
+        return int(row[0])
+
+    raw = count(
+        f"SELECT count(*) FROM raw.{source_id} r JOIN raw.current_loads c "
+        "ON c.load_id = r.load_id AND c.source_id = ?",
+        source_id,
+    )
+    valid = count(f"SELECT count(*) FROM validated.{source_id}")
+    quarantined = count(
+        f"SELECT count(DISTINCT ({', '.join(KEY_COLUMNS)})) FROM validated.quarantine "
+        "WHERE source_id = ?",
+        source_id,
+    )
+    return raw, valid, quarantined

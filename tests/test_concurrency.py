@@ -35,10 +35,9 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 import pytest
-from concurrent_runs import materialise_twice_at_once, overlapping
+from concurrent_runs import accounted_rows, materialise_twice_at_once, overlapping
 from dagster._serdes import serialize_value
 
-from checks.validation import KEY_COLUMNS
 from pipelines.catalogue import load_catalogue
 from pipelines.synthetic import make_estate, write_estate
 
@@ -143,27 +142,16 @@ def assert_warehouse_consistent(warehouse: Path) -> None:
             "SELECT source_path, count(*) FROM raw.loads GROUP BY source_path"
         ).fetchall()
         assert loads and all(n == 1 for _, n in loads), loads
+        tables = {
+            row[0]
+            for row in connection.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'validated'"
+            ).fetchall()
+        }
         for source_id in load_catalogue():
-            raw = connection.execute(
-                f"SELECT count(*) FROM raw.{source_id} r JOIN raw.current_loads c "
-                "ON c.load_id = r.load_id AND c.source_id = ?",
-                [source_id],
-            ).fetchone()[0]
-            tables = {
-                row[0]
-                for row in connection.execute(
-                    "SELECT table_name FROM information_schema.tables "
-                    "WHERE table_schema = 'validated'"
-                ).fetchall()
-            }
             if source_id not in tables:
                 continue  # not in this selection
-            valid = connection.execute(f"SELECT count(*) FROM validated.{source_id}").fetchone()[0]
-            quarantined = connection.execute(
-                f"SELECT count(DISTINCT ({', '.join(KEY_COLUMNS)})) FROM validated.quarantine "
-                "WHERE source_id = ?",
-                [source_id],
-            ).fetchone()[0]
+            raw, valid, quarantined = accounted_rows(connection, source_id)
             assert raw == valid + quarantined, (source_id, raw, valid, quarantined)
 
 

@@ -45,8 +45,8 @@ import polars as pl
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
+from concurrent_runs import accounted_rows
 
-from checks.validation import KEY_COLUMNS
 from pipelines.catalogue import load_catalogue
 from pipelines.definitions import ingest_assets, quarterly_assets
 from pipelines.indicator_catalogue import CATALOGUE_PATH
@@ -167,17 +167,7 @@ def warehouse_state(database: Path) -> tuple[list[tuple], dict[str, int]]:
         ).fetchall()
         raw_rows = {}
         for source_id in load_catalogue():
-            raw = connection.execute(
-                f"SELECT count(*) FROM raw.{source_id} r JOIN raw.current_loads c "
-                "ON c.load_id = r.load_id AND c.source_id = ?",
-                [source_id],
-            ).fetchone()[0]
-            valid = connection.execute(f"SELECT count(*) FROM validated.{source_id}").fetchone()[0]
-            quarantined = connection.execute(
-                f"SELECT count(DISTINCT ({', '.join(KEY_COLUMNS)})) FROM validated.quarantine "
-                "WHERE source_id = ?",
-                [source_id],
-            ).fetchone()[0]
+            raw, valid, quarantined = accounted_rows(connection, source_id)
             assert raw == valid + quarantined, (source_id, raw, valid, quarantined)
             raw_rows[source_id] = raw
         # The published quarters are in the warehouse too, whole.
@@ -250,6 +240,14 @@ class Figures:
     leftover_tmp_files: int = 0
     duckdb_opened: int = 0
 
+    def after_kill(self, now: dict, before: dict, out: Path) -> dict:
+        """Count what one kill left (check_state has passed): partitions replaced, mixed."""
+        self.duckdb_opened += 1
+        self.replaced += sum(now[k] != before[k] for k in now)
+        self.mixed += len(set(now.values())) > 1
+        self.leftover_tmp_files = len(leftovers(out))
+        return now
+
     def report(self, total: float, final: float) -> str:
         d = sorted(self.delays)
         return json.dumps(
@@ -309,12 +307,7 @@ def test_killed_runs_never_leave_a_broken_output(tmp_path: Path) -> None:
             figures.outcomes["killed"] += 1
             figures.phases[phase_of(log)] += 1
         figures.delays.append(delay)
-        now = check_state(out, database, complete)
-        figures.duckdb_opened += 1
-        figures.replaced += sum(now[k] != run_ids[k] for k in now)
-        figures.mixed += len(set(now.values())) > 1
-        run_ids = now
-        figures.leftover_tmp_files = len(leftovers(out))
+        run_ids = figures.after_kill(check_state(out, database, complete), run_ids, out)
 
     for attempt in range(TARGETED):
         log = logs / f"targeted-{attempt}.log"
@@ -325,12 +318,7 @@ def test_killed_runs_never_leave_a_broken_output(tmp_path: Path) -> None:
             os.killpg(process.pid, signal.SIGKILL)
             figures.outcomes["killed as the first quarter was published"] += 1
         process.wait(timeout=30)
-        now = check_state(out, database, complete)
-        figures.duckdb_opened += 1
-        figures.replaced += sum(now[k] != run_ids[k] for k in now)
-        figures.mixed += len(set(now.values())) > 1
-        run_ids = now
-        figures.leftover_tmp_files = len(leftovers(out))
+        run_ids = figures.after_kill(check_state(out, database, complete), run_ids, out)
 
     final = complete_run(data_dir, logs / "final.log")
     final_ids = check_state(out, database, complete)
