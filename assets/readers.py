@@ -100,9 +100,16 @@ def _shape(
     frame = frame.with_row_index(SOURCE_ROW, offset=first_row_number).with_columns(
         pl.col(SOURCE_ROW).cast(pl.Int64)
     )
+    # A file's headers are text, not expressions: pl.col("*") or pl.col("^a.*$") would select
+    # other columns too, so the file's columns are selected by position.
+    position = {name: index + 1 for index, name in enumerate(names)}
+
+    def column(header: str) -> pl.Expr:
+        return pl.nth(position[header]).alias(header)
+
     if spec.stop_at_blank:
         stop_col = matched[spec.stop_at_blank]
-        blank = frame.select(pl.col(stop_col).is_null().arg_true().first()).item()
+        blank = frame.select(column(stop_col).is_null().arg_true().first()).item()
         if blank is not None:
             _refuse_a_table_cut_short(path, spec, matched, frame.slice(blank))
             frame = frame.head(blank)
@@ -117,15 +124,15 @@ def _shape(
     used = set(matched.values()) | set(value_headers)
     extra_headers = [h for h in headers if h not in used]
     extra = (
-        pl.struct([pl.col(h) for h in extra_headers]).struct.json_encode()
+        pl.struct([column(h) for h in extra_headers]).struct.json_encode()
         if extra_headers
         else pl.lit(None, dtype=pl.String)
     )
     shaped = frame.select(
         pl.col(SOURCE_ROW),
-        *[pl.col(header).alias(name) for name, header in matched.items()],
+        *[column(header).alias(name) for name, header in matched.items()],
         *[pl.lit(None, dtype=pl.String).alias(n) for n in spec.columns if n not in matched],
-        *[pl.col(h) for h in value_headers],
+        *[column(h) for h in value_headers],
         extra.alias(EXTRA),
         *[pl.col(c) for c in carry],
     )
@@ -180,7 +187,7 @@ def _refuse_a_table_cut_short(
     the table there would silently drop it and every council below: refuse the file instead."""
     if "council_code" not in matched or spec.stop_at_blank is None:
         return
-    councils = rest.filter(pl.col(matched["council_code"]).str.contains(_COUNCIL_CODE))
+    councils = rest.filter(rest.get_column(matched["council_code"]).str.contains(_COUNCIL_CODE))
     if councils.is_empty():
         return
     first = councils.row(0, named=True)

@@ -357,3 +357,17 @@ def test_json_error_names_the_line(tmp_path):
     path = tmp_path / "NN.json"
     path.write_text('{\n"E06000001": ["E06000001"],\n"E06000002": [oops]\n}', encoding="utf-8")
     assert "at line 3" in _error(path, NN_SPEC, NN_FILE).reason
+
+
+@pytest.mark.parametrize("header", ["*", "^note$", "^.*$", ""])
+def test_a_header_that_looks_like_an_expression_is_kept_as_text(
+    tmp_path: Path, header: str
+) -> None:
+    """polars reads pl.col("*") as every column and pl.col("^...$") as a pattern: a file's
+    header is neither, so an extra column named like that lands in `extra` under its name."""
+    path = _csv(tmp_path, f"gss-code,name,note,{header}\nE06000001,A,n1,x\n")
+    frame = read_source_file(path, CSV_SPEC, CSV_FILE)
+    assert frame.height == 1
+    row = frame.row(0, named=True)
+    assert (row["code"], row["name"], row["note"]) == ("E06000001", "A", "n1")
+    assert json.loads(row[EXTRA]) == {header: "x"}
