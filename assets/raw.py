@@ -20,7 +20,13 @@ import duckdb
 import polars as pl
 import pyarrow.parquet as pq
 
-from assets.readers import SourceFileError, can_scan, read_source_file, scan_source_file
+from assets.readers import (
+    SourceFileError,
+    can_scan,
+    read_source_file,
+    scan_source_file,
+    unreadable_csv,
+)
 from pipelines.catalogue import FileSpec, SourceSpec, load_catalogue
 from pipelines.resources import PathOutsideDataDirError, SourceFiles, Warehouse
 from pipelines.sql import load_sql, with_identifiers
@@ -139,8 +145,7 @@ def _land_stream(
         try:
             rows.sink_parquet(staged, compression="lz4")
         except (pl.exceptions.ComputeError, pl.exceptions.NoDataError) as error:
-            first_line = str(error).strip().splitlines()[0]
-            raise SourceFileError(path, f"not a readable CSV table: {first_line}") from error
+            raise unreadable_csv(path, error) from error
         row_count = pq.ParquetFile(staged).metadata.num_rows
         connection.read_parquet(str(staged)).create_view("incoming", replace=True)
         try:

@@ -77,6 +77,15 @@ def _match_columns(path: Path, spec: SourceSpec, headers: list[str]) -> dict[str
     return matched
 
 
+def unreadable_csv(
+    path: Path, error: Exception, header: list[str] | None = None
+) -> SourceFileError:
+    """The refusal of a file polars cannot parse as a CSV table: its first line of explanation,
+    and a hint when the header suggests another delimiter."""
+    first_line = str(error).strip().splitlines()[0]
+    return SourceFileError(path, f"not a readable CSV table: {first_line}{_delimiter_hint(header)}")
+
+
 def _delimiter_hint(headers: list[str] | None) -> str:
     if headers and len(headers) == 1 and any(d in str(headers[0]) for d in (";", "\t", "|")):
         return "; the header is one column, so the file may use another delimiter"
@@ -212,10 +221,7 @@ def read_csv_table(path: Path, spec: SourceSpec, file: FileSpec) -> pl.DataFrame
             truncate_ragged_lines=False,
         )
     except (pl.exceptions.ComputeError, pl.exceptions.NoDataError) as error:
-        first_line = str(error).strip().splitlines()[0]
-        raise SourceFileError(
-            path, f"not a readable CSV table: {first_line}{_delimiter_hint(header)}"
-        ) from error
+        raise unreadable_csv(path, error, header) from error
     # A person counts the header line as line 1, so the first record is on the next line.
     first = file.header_row + 1
     # A blank line (every cell empty, in every column of the file) is layout, not a record:
@@ -309,10 +315,7 @@ def scan_csv_table(path: Path, spec: SourceSpec, file: FileSpec) -> pl.LazyFrame
     try:
         frame.collect_schema()
     except (pl.exceptions.ComputeError, pl.exceptions.NoDataError) as error:
-        first_line = str(error).strip().splitlines()[0]
-        raise SourceFileError(
-            path, f"not a readable CSV table: {first_line}{_delimiter_hint(header)}"
-        ) from error
+        raise unreadable_csv(path, error, header) from error
     first = file.header_row + 1
     # As read_csv_table: a record with every cell of the file empty is layout, not a record.
     flagged = frame.with_columns(pl.all_horizontal(pl.all().is_null()).alias(_BLANK))

@@ -62,17 +62,23 @@ def materialise_twice_at_once(
         )
         for name in ("first", "second")
     ]
-    outputs = []
-    for runner in runners:
-        try:
-            out, _ = runner.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            for other in runners:
-                other.kill()
-            pytest.fail(f"the concurrent materialisations did not finish within {timeout} s")
-        assert runner.returncode == 0, out[-3000:]
-        outputs.append(out)
+    outputs = wait_for(runners, "the concurrent materialisations", timeout)
     return [out.strip().splitlines()[-1] for out in outputs], outputs
+
+
+def wait_for(processes: list[subprocess.Popen], what: str, timeout: float) -> list[str]:
+    """Each process's output once all have exited 0; all are killed if one overruns."""
+    outputs = []
+    for process in processes:
+        try:
+            out, _ = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            for other in processes:
+                other.kill()
+            pytest.fail(f"{what} did not finish within {timeout} s")
+        assert process.returncode == 0, out[-3000:]
+        outputs.append(out)
+    return outputs
 
 
 T = TypeVar("T")

@@ -35,7 +35,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 import pytest
-from concurrent_runs import accounted_rows, materialise_twice_at_once, overlapping
+from concurrent_runs import accounted_rows, materialise_twice_at_once, overlapping, wait_for
 from dagster._serdes import serialize_value
 
 from pipelines.catalogue import load_catalogue
@@ -78,20 +78,6 @@ class Home:
 
     def instance(self) -> dg.DagsterInstance:
         return dg.DagsterInstance.from_config(str(self.home))
-
-
-def wait_for(processes: list[subprocess.Popen], what: str) -> list[str]:
-    outputs = []
-    for process in processes:
-        try:
-            out, _ = process.communicate(timeout=TIMEOUT)
-        except subprocess.TimeoutExpired:
-            for other in processes:
-                other.kill()
-            pytest.fail(f"{what} did not finish within {TIMEOUT} s")
-        assert process.returncode == 0, out[-3000:]
-        outputs.append(out)
-    return outputs
 
 
 def step_spans(instance: dg.DagsterInstance, run_id: str) -> dict[str, tuple[float, float]]:
@@ -213,7 +199,7 @@ def test_two_runs_launched_at_once_through_the_queue_run_one_at_a_time(
         )
         for name in ("first", "second")
     ]
-    launch_output = wait_for(launches, "dagster job launch")
+    launch_output = wait_for(launches, "dagster job launch", TIMEOUT)
 
     instance = home.instance()
     try:
