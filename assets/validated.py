@@ -144,11 +144,6 @@ class Validation:
     invariant: pl.DataFrame
 
 
-def _count_current_rows(connection: duckdb.DuckDBPyConnection, source_id: str) -> int:
-    sizes = _partition_sizes(connection, source_id, ("load_id",))
-    return int(sizes.get_column("n_rows").sum()) if sizes.height else 0
-
-
 def _key_columns(columns: tuple[str, ...]) -> str:
     return ", ".join(f"r.{c}" for c in columns)
 
@@ -182,15 +177,17 @@ def _partitions(sizes: pl.DataFrame, limit: int) -> pl.DataFrame:
 def _validate_in_partitions(
     connection: duckdb.DuckDBPyConnection,
     source_id: str,
+    sizes: pl.DataFrame,
     code_maps: dict[str, pl.DataFrame],
     scratch: Path,
 ) -> tuple[Validation, list[Path]]:
-    """Validate a big source partition by partition (see PARTITION_BY): each partition's
-    validated rows go to a Parquet file under `scratch`, its quarantine and counts are kept."""
+    """Validate a big source partition by partition (see PARTITION_BY), given its rows per
+    partition key (`_partition_sizes`): each partition's validated rows go to a Parquet file
+    under `scratch`, its quarantine and counts are kept."""
     spec = STAGING_SPECS[source_id]
     source = load_catalogue()[source_id]
     columns = PARTITION_BY[source_id]
-    keys = _partitions(_partition_sizes(connection, source_id, columns), PARTITION_ROWS)
+    keys = _partitions(sizes, PARTITION_ROWS)
     statement = with_identifiers(
         "raw/current_partition_rows",
         table=source.raw_table,
@@ -334,14 +331,17 @@ def build_validated_asset(source_id: str) -> dg.AssetsDefinition:
                 rule = spec.council_code
                 for via in {rule.via, *([rule.fallback_via] if rule.fallback_column else [])}:
                     code_maps[via] = query_frame(connection, load_sql(CODE_MAP_SQL[via]))
-            if (
-                source_id in PARTITION_BY
-                and _count_current_rows(connection, source_id) > PARTITION_ROWS
-            ):
+            # One scan of the raw table gives both the size and, if it is big, the partitions.
+            sizes = (
+                _partition_sizes(connection, source_id, PARTITION_BY[source_id])
+                if source_id in PARTITION_BY
+                else None
+            )
+            if sizes is not None and int(sizes.get_column("n_rows").sum()) > PARTITION_ROWS:
                 with tempfile.TemporaryDirectory(prefix=f"early-warning-{source_id}-") as scratch:
                     try:
                         result, parts = _validate_in_partitions(
-                            connection, source_id, code_maps, Path(scratch)
+                            connection, source_id, sizes, code_maps, Path(scratch)
                         )
                     except StructuralValidationError as error:
                         paths = _current_paths(connection, source_id)

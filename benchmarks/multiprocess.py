@@ -40,21 +40,20 @@ registers_job = dg.define_asset_job(
     ),
 )
 
-defs = dg.Definitions(
-    assets=all_assets,
-    asset_checks=quality_checks,
-    jobs=[ingest_job, registers_job],
-    resources=resources_for(settings),
-    executor=dg.multiprocess_executor,
-)
+
+def _definitions(executor: dg.ExecutorDefinition) -> dg.Definitions:
+    return dg.Definitions(
+        assets=all_assets,
+        asset_checks=quality_checks,
+        jobs=[ingest_job, registers_job],
+        resources=resources_for(settings),
+        executor=executor,
+    )
+
+
+defs = _definitions(dg.multiprocess_executor)
 # The same jobs as the shipped code location runs them, for comparison.
-in_process_defs = dg.Definitions(
-    assets=all_assets,
-    asset_checks=quality_checks,
-    jobs=[ingest_job, registers_job],
-    resources=resources_for(settings),
-    executor=dg.in_process_executor,
-)
+in_process_defs = _definitions(dg.in_process_executor)
 
 
 def ingest_and_validate() -> dg.JobDefinition:
