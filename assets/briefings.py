@@ -36,6 +36,7 @@ from datetime import timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import dagster as dg
 import duckdb
@@ -175,6 +176,17 @@ def source_words(row: dict[str, Any]) -> str:
             return f"{words}, row {row['source_row_number']} of {name}"
         return f"{words}, {name}"
     return words
+
+
+def citation_link(url: str | None) -> str | None:
+    """The page a register row cites, if it is a plain http(s) address: anything else (a
+    javascript: or data: address, a relative path, text) is never made a link."""
+    if not url or any(c.isspace() for c in url.strip()):
+        return None
+    parsed = urlsplit(url.strip())
+    if parsed.scheme.lower() not in ("http", "https") or not parsed.netloc:
+        return None
+    return url.strip()
 
 
 def _period_words(period: str | None) -> str:
@@ -419,6 +431,11 @@ def load_watchlist(connection: duckdb.DuckDBPyConnection, quarter: str) -> pl.Da
 def _evidence(
     connection: duckdb.DuckDBPyConnection, quarter: str, councils: Sequence[str]
 ) -> dict[str, list[dict[str, Any]]]:
+    try:
+        connection.execute(load_sql("watchlist/citations"))
+    except duckdb.CatalogException:
+        # A warehouse built before the registers carried citations: no links, same evidence.
+        connection.execute(load_sql("briefings/no_citations"))
     frame = query_frame(
         connection, load_sql("briefings/evidence"), {"quarter": quarter, "councils": councils}
     )
@@ -535,6 +552,7 @@ def render_pack(
     for flag in flags:
         flag["sentence"] = explain_flag(flag)
         flag["source_words"] = source_words(flag)
+        flag["source_link"] = citation_link(flag.get("source_url"))
         flag["peer_words"] = peer_words(flag) if flag["method"] == "peer" else ""
         flag["threshold_words"] = threshold_words(flag)
         flag["against"] = chart_against(flag)
@@ -552,6 +570,7 @@ def render_pack(
     others = [r for r in evidence if r["state"] == "scored" and not r["flagged"]]
     for row in others:
         row["source_words"] = source_words(row)
+        row["source_link"] = citation_link(row.get("source_url"))
     return (
         _environment()
         .get_template("pack.html.j2")

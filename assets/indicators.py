@@ -18,6 +18,7 @@ VALIDATED = [
         "data_explorer_metrics",
         "audit_findings",
         "peer_challenges",
+        "best_value_notices",
     )
 ]
 

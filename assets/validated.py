@@ -44,7 +44,9 @@ CODE_MAP_SQL = {
     "gss": "staging/gss_code_map",
     "register_code": "staging/register_code_map",
     "ecode": "staging/ecode_map",
+    "name": "staging/name_code_map",
 }
+NAME_LOOKUP_ASSET = dg.AssetKey(["validated", "council_name_lookup"])
 
 # A source with more current raw rows than PARTITION_ROWS is validated in partitions of about
 # that many rows rather than in one frame, so memory stays flat however big the file (the Data
@@ -301,6 +303,8 @@ def build_validated_asset(source_id: str) -> dg.AssetsDefinition:
     key = dg.AssetKey(["validated", source_id])
     needs = CODE_MAP_NEEDS[spec.council_code.via] if spec.council_code else None
     deps = [dg.AssetKey(["raw", source_id]), *([needs] if needs else [])]
+    if spec.council_code is not None and spec.council_code.fallback_via == "name":
+        deps += [NAME_LOOKUP_ASSET, REGISTER_ASSET]
 
     @dg.asset(
         key=key,

@@ -65,7 +65,21 @@ def _top_table(frame: pl.DataFrame) -> str:
 
 @dg.asset(
     key=WATCHLIST_KEY,
-    deps=[dg.AssetKey(["scores", "indicator_scores"])],
+    deps=[
+        dg.AssetKey(["scores", "indicator_scores"]),
+        # Known cases and the citations of governance flags come from the registers.
+        *(
+            dg.AssetKey(["validated", name])
+            for name in (
+                "section114_notices",
+                "interventions",
+                "exceptional_financial_support",
+                "best_value_notices",
+                "audit_findings",
+                "peer_challenges",
+            )
+        ),
+    ],
     partitions_def=quarterly_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     group_name="watchlist",
@@ -98,6 +112,7 @@ def watchlist(
             "top_reasons": catalogue.top_reasons,
         }
         ranked = query_frame(connection, load_sql("watchlist/watchlist"), params)
+        connection.execute(load_sql("watchlist/citations"))
         flags = query_frame(connection, load_sql("watchlist/flags"))
         files_fingerprint = source_files_fingerprint(connection)
         ranked = ranked.join(

@@ -67,6 +67,7 @@ FLAGS_ARROW_SCHEMA = pa_arrow.schema(
         ("source_path", pa_arrow.string()),
         ("source_row_number", pa_arrow.int64()),
         ("run_id", pa_arrow.string()),
+        ("source_url", pa_arrow.string()),
     ]
 )
 

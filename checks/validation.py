@@ -93,7 +93,8 @@ class CouncilCodeRule:
     # (regions, England, police areas) is out of scope rather than an error.
     council_prefixes: tuple[str, ...] = ("E06", "E07", "E08", "E09", "E10")
     # A second identifier tried when the first is not in the register (finance returns also
-    # carry the department's E-code, which survives GSS code changes).
+    # carry the department's E-code, which survives GSS code changes; registers transcribed
+    # from web pages carry only the council's name: fallback_via "name").
     fallback_column: str | None = None
     fallback_via: str = "ecode"
 
@@ -274,7 +275,9 @@ def _resolve_codes(
         .otherwise(pl.lit(None, dtype=pl.String))
         .alias("code_resolved_by")
     )
-    if rule.fallback_column is not None:
+    if rule.fallback_column is not None and rule.fallback_via == "name":
+        joined = _resolve_names(joined, rule.fallback_column, code_maps["name"])
+    elif rule.fallback_column is not None:
         fallback = _unambiguous(code_maps[rule.fallback_via])
         joined = (
             joined.with_columns(
@@ -300,8 +303,15 @@ def _resolve_codes(
         is_council_code = code.is_null() | code.str.slice(0, 3).is_in(list(rule.council_prefixes))
         if rule.via != "gss":
             is_council_code = pl.lit(False)
+        missing = "council code missing, or not in the register (nor a former code)"
+        if rule.fallback_via == "name" and rule.fallback_column is not None:
+            missing = (
+                "council code missing or not in the register, and the council name matches no "
+                "English council in the register's name lookup (exactly, nor once 'Council', "
+                "'Borough of' and the like are set aside), or matches more than one"
+            )
         for flag, disposition, reason in (
-            (True, REJECTED, "council code missing, or not in the register (nor a former code)"),
+            (True, REJECTED, missing),
             (False, OUT_OF_SCOPE, "not an English council (a total, region or other body)"),
         ):
             part = unresolved.filter(is_council_code == flag)
@@ -323,6 +333,75 @@ def _resolve_codes(
         .drop("__resolved")
     )
     return resolved, failures
+
+
+# Words a council's name carries in one source and not another ("London Borough of Croydon",
+# "Croydon"; "Middlesbrough Council", "Middlesbrough"): set aside only when the exact name is
+# not in the lookup, and a shortened name that fits two councils matches neither.
+_NAME_PREFIXES = (
+    "the ",
+    "london borough of ",
+    "royal borough of ",
+    "borough council of ",
+    "city of ",
+    "council of the ",
+    "county of ",
+)
+_NAME_SUFFIXES = (" council", " city", " borough", " district", " county", " metropolitan")
+
+
+def council_name_key(name: pl.Expr) -> pl.Expr:
+    """A council name with case, punctuation and generic words ('Council', 'Borough of')
+    set aside: 'Borough Council of King's Lynn and West Norfolk' -> 'kings lynn and west
+    norfolk'."""
+    key = (
+        name.str.to_lowercase()
+        .str.replace_all("&", " and ", literal=True)
+        .str.replace_all(r"[’'`]", "")
+        .str.replace_all(r"[^a-z0-9]+", " ")
+        .str.strip_chars()
+    )
+    for prefix in _NAME_PREFIXES:
+        key = key.str.strip_prefix(prefix)
+    # Suffixes come off one at a time ("... Metropolitan Borough Council").
+    for _ in range(3):
+        for suffix in _NAME_SUFFIXES:
+            key = key.str.strip_suffix(suffix)
+    return key.str.strip_chars()
+
+
+def _resolve_names(frame: pl.DataFrame, column: str, names: pl.DataFrame) -> pl.DataFrame:
+    """Rows that give no council code, matched by council name: the name exactly as a name
+    variant of the register (case aside), else its `council_name_key`. A name (or key) that
+    fits two councils matches neither. A row that gives a code is judged by its code alone: an
+    unknown code is an error to report, not something a name may paper over."""
+    exact = _unambiguous(
+        names.select(pl.col("code").str.strip_chars().str.to_uppercase(), "council_code")
+    )
+    keyed = _unambiguous(
+        names.select(council_name_key(pl.col("code")).alias("code"), "council_code")
+    )
+    stated = (
+        pl.when(pl.col("source_council_code").is_null())
+        .then(pl.col(column).str.strip_chars())
+        .otherwise(None)
+    )
+    return (
+        frame.with_columns(
+            _looked_up(stated.str.to_uppercase(), exact).alias("__by_name"),
+            _looked_up(council_name_key(stated), keyed).alias("__by_key"),
+        )
+        .with_columns(
+            pl.when(pl.col("__resolved").is_null() & pl.col("__by_name").is_not_null())
+            .then(pl.lit("name"))
+            .when(pl.col("__resolved").is_null() & pl.col("__by_key").is_not_null())
+            .then(pl.lit("name (generic words set aside)"))
+            .otherwise(pl.col("code_resolved_by"))
+            .alias("code_resolved_by"),
+            pl.coalesce("__resolved", "__by_name", "__by_key").alias("__resolved"),
+        )
+        .drop("__by_name", "__by_key")
+    )
 
 
 _HASHABLE = (pl.String, pl.Boolean, pl.Date, pl.Datetime)

@@ -3,7 +3,12 @@
 from checks.schemas.audit import AUDIT_FINDINGS, PEER_CHALLENGES
 from checks.schemas.data_explorer import DATA_EXPLORER_METRICS
 from checks.schemas.finance import COUNCIL_TAX_RECEIPTS, REVENUE_OUTTURN
-from checks.schemas.known_cases import INTERVENTIONS, SECTION114_NOTICES
+from checks.schemas.known_cases import (
+    BEST_VALUE_NOTICES,
+    EXCEPTIONAL_FINANCIAL_SUPPORT,
+    INTERVENTIONS,
+    SECTION114_NOTICES,
+)
 from checks.schemas.notes import NOTES
 from checks.schemas.peers import NEAREST_NEIGHBOURS
 from checks.schemas.register import COUNCIL_GSS_LOOKUP, COUNCIL_NAME_LOOKUP, COUNCIL_REGISTER
@@ -22,4 +27,6 @@ STAGING_SPECS: dict[str, StagingSpec] = {
     "audit_findings": AUDIT_FINDINGS,
     "peer_challenges": PEER_CHALLENGES,
     "analyst_notes": NOTES,
+    "best_value_notices": BEST_VALUE_NOTICES,
+    "exceptional_financial_support": EXCEPTIONAL_FINANCIAL_SUPPORT,
 }

@@ -1,6 +1,7 @@
 -- Every applicable indicator of the given councils in one quarter, flagged or not, with the
 -- words the catalogue gives it: the evidence table, the data gaps and the context of a pack.
--- Inputs: briefing_indicator_catalogue (the catalogue, registered); scores.indicator_scores.
+-- Inputs: briefing_indicator_catalogue (the catalogue, registered), citations
+-- (watchlist/citations); scores.indicator_scores.
 -- Parameters: $quarter, $councils (a list of GSS codes).
 SELECT
     s.quarter,
@@ -34,8 +35,12 @@ SELECT
     s.severity,
     s.contribution,
     s.source_path,
-    s.source_row_number
+    s.source_row_number,
+    cite.source_url,
+    cite.exact_phrase
 FROM scores.indicator_scores AS s
 JOIN briefing_indicator_catalogue AS c ON c.indicator_id = s.indicator_id
+LEFT JOIN citations AS cite
+    ON cite.source_path = s.source_path AND cite.source_row_number = s.source_row_number
 WHERE s.quarter = $quarter AND list_contains($councils, s.council_code)
 ORDER BY s.council_code, s.contribution DESC, s.indicator_id;

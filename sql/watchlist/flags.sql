@@ -1,7 +1,8 @@
 -- The long evidence table beside the watchlist: every indicator evaluated for every council,
 -- flagged or not, with the value, its peer comparison, the threshold, the contribution and the
--- source row it came from. Inputs: as_of_dates, indicator_catalogue; scores.indicator_scores,
--- validated.council_register.
+-- source row it came from, and for register evidence the page it cites (source_url).
+-- Inputs: as_of_dates, indicator_catalogue, citations (watchlist/citations);
+-- scores.indicator_scores, validated.council_register.
 SELECT
     s.quarter,
     s.as_of_date,
@@ -31,9 +32,12 @@ SELECT
     s.period_end,
     s.published_date,
     s.source_path,
-    s.source_row_number
+    s.source_row_number,
+    cite.source_url
 FROM scores.indicator_scores AS s
 JOIN indicator_catalogue AS c ON c.indicator_id = s.indicator_id
 JOIN validated.council_register AS r ON r.gss_code = s.council_code
+LEFT JOIN citations AS cite
+    ON cite.source_path = s.source_path AND cite.source_row_number = s.source_row_number
 WHERE s.quarter IN (SELECT quarter FROM as_of_dates)
 ORDER BY s.quarter, s.council_code, s.contribution DESC, s.indicator_id;

@@ -3,7 +3,8 @@
 -- point is explained; baseline_score is the same sum over the reserves-only baseline
 -- indicators. Known cases (already in formal trouble at the as-of date) are ranked apart.
 -- Inputs: as_of_dates, indicator_catalogue, risk_bands; scores.indicator_scores,
--- validated.council_register, validated.section114_notices, validated.interventions.
+-- validated.council_register, validated.section114_notices, validated.interventions,
+-- validated.exceptional_financial_support, validated.best_value_notices.
 -- Parameters: $min_coverage, $known_case_years, $top_reasons.
 WITH scored AS (
     SELECT
@@ -58,10 +59,39 @@ known AS (
         ON n.notice_date <= q.as_of_date
         AND n.notice_date > q.as_of_date - to_years(CAST($known_case_years AS INTEGER))
     UNION ALL
+    -- A statutory intervention placed in time, from its start until its stated end (if any).
     SELECT q.quarter, i.council_code, i.start_date AS since,
         i.intervention || ' (from ' || strftime(i.start_date, '%Y-%m') || ')' AS reason
     FROM as_of_dates AS q
-    JOIN validated.interventions AS i ON i.start_date <= q.as_of_date
+    JOIN validated.interventions AS i
+        ON i.start_date <= q.as_of_date
+        AND (i.end_date IS NULL OR i.end_date >= q.as_of_date)
+    UNION ALL
+    -- A council that asked for exceptional financial support told central government it was
+    -- at risk: known from the decision date, for as long as after a section 114 notice.
+    SELECT q.quarter, e.council_code, e.decision_date AS since,
+        'exceptional financial support ' || e.decision_year || ' (' || e.support_type
+        || ', from ' || strftime(e.decision_date, '%Y-%m-%d')
+        || CASE WHEN e.date_precision = 'year' THEN ', end of the decision year' ELSE '' END
+        || ')' AS reason
+    FROM as_of_dates AS q
+    JOIN validated.exceptional_financial_support AS e
+        ON e.decision_date <= q.as_of_date
+        AND e.decision_date > q.as_of_date - to_years(CAST($known_case_years AS INTEGER))
+    UNION ALL
+    -- A Best Value Notice (the department has told the council of its concern) or a Best
+    -- Value inspection, placed in time: known for as long as after a section 114 notice.
+    SELECT q.quarter, b.council_code, b.event_date AS since,
+        replace(b.event_type, '_', ' ') || ' ' || strftime(b.event_date, '%Y-%m-%d')
+        AS reason
+    FROM as_of_dates AS q
+    JOIN validated.best_value_notices AS b
+        ON b.event_date <= q.as_of_date
+        AND b.event_date > q.as_of_date - to_years(CAST($known_case_years AS INTEGER))
+        AND b.event_type IN (
+            'notice_issued', 'notice_reissued', 'notice_published', 'best_value_inspection'
+        )
+        AND b.date_precision <> 'unplaceable'
 ),
 known_by_council AS (
     SELECT quarter, council_code, string_agg(reason, '; ' ORDER BY since) AS known_case_reason
