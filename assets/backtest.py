@@ -407,7 +407,10 @@ def backtest_report(
             events_name = config.events_path
         else:
             events = query_frame(connection, load_sql("backtest/known_case_events"))
-            events_name = "shipped registers (section 114 notices, interventions)"
+            events_name = (
+                "shipped registers (section 114 notices, interventions, exceptional financial "
+                "support, Best Value Notices and inspections)"
+            )
     until = date.fromisoformat(config.complete_until) if config.complete_until else None
     result = evaluate(watchlist, events, config.horizon_days, until)
     out_dir = Path(parquet_outputs.output_dir) / "backtest"

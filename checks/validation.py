@@ -303,12 +303,19 @@ def _resolve_codes(
         is_council_code = code.is_null() | code.str.slice(0, 3).is_in(list(rule.council_prefixes))
         if rule.via != "gss":
             is_council_code = pl.lit(False)
-        missing = "council code missing, or not in the register (nor a former code)"
+        missing: str | pl.Expr = "council code missing, or not in the register (nor a former code)"
         if rule.fallback_via == "name" and rule.fallback_column is not None:
+            # A row with no code was matched by name; one with a code, by its code alone.
             missing = (
-                "council code missing or not in the register, and the council name matches no "
-                "English council in the register's name lookup (exactly, nor once 'Council', "
-                "'Borough of' and the like are set aside), or matches more than one"
+                pl.when(pl.col("source_council_code").is_null())
+                .then(
+                    pl.lit(
+                        "no council code, and the council name matches no English council in "
+                        "the register's name lookup (exactly, nor once 'Council', 'Borough of' "
+                        "and the like are set aside), or matches more than one"
+                    )
+                )
+                .otherwise(pl.lit(missing))
             )
         for flag, disposition, reason in (
             (True, REJECTED, missing),

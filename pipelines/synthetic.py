@@ -191,6 +191,87 @@ def make_estate(scale: float = 1.0, seed: int = 7, distressed_share: float = 0.0
     return Estate(councils=councils, distressed=distressed, section114=section114)
 
 
+# The analysts' registers, as the shipped files and data/templates/ lay them out.
+REGISTER_HEADERS: dict[str, list[str]] = {
+    "audit_findings": [
+        "council_code",
+        "council_name",
+        "financial_year",
+        "finding_type",
+        "opinion",
+        "disclaimer_reason",
+        "vfm_criterion",
+        "recommendation_tier",
+        "finding_date",
+        "published_date",
+        "auditor",
+        "summary",
+        "source_url",
+        "date_precision",
+        "date_as_stated",
+        "date_basis",
+        "exact_phrase",
+        "finding_ref",
+        "transcribed_from",
+    ],
+    "peer_challenges": [
+        "council_code",
+        "council_name",
+        "challenge_date",
+        "report_published_date",
+        "action_plan_published_date",
+        "progress_review_date",
+        "source_url",
+        "date_precision",
+        "date_as_stated",
+        "date_basis",
+        "follow_up_recorded",
+        "exact_phrase",
+        "transcribed_from",
+    ],
+    "interventions": [
+        "gss_code",
+        "authority",
+        "intervention",
+        "date_or_period",
+        "evidence_seen",
+        "source",
+        "source_quality",
+        "start_date",
+        "date_precision",
+        "end_date",
+        "date_basis",
+        "source_url",
+        "exact_phrase",
+        "transcribed_from",
+    ],
+    "best_value_notices": [
+        "council_code",
+        "council_name",
+        "event_type",
+        "event_date",
+        "date_precision",
+        "date_as_stated",
+        "date_basis",
+        "detail",
+        "source_url",
+        "exact_phrase",
+        "notice_ref",
+        "transcribed_from",
+    ],
+    "exceptional_financial_support": [
+        "decision_year_page",
+        "gss_code",
+        "authority",
+        "headline_amount_gbp_m",
+        "support_type",
+        "other_years_and_revisions",
+        "source_url",
+        "year_list_complete_in_source",
+    ],
+}
+
+
 def _write_csv(path: Path, header: list[str], rows: Iterable[list[object]]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="", encoding="utf-8") as handle:
@@ -580,23 +661,16 @@ def write_estate(
         ],
         [],
     )
+    _write_csv(sources / "registers" / "interventions.csv", REGISTER_HEADERS["interventions"], [])
+    _write_csv(sources / "registers" / "audit_findings.csv", REGISTER_HEADERS["audit_findings"], [])
     _write_csv(
-        sources / "registers" / "audit_findings.csv",
-        [
-            "council_code",
-            "council_name",
-            "financial_year",
-            "finding_type",
-            "opinion",
-            "disclaimer_reason",
-            "vfm_criterion",
-            "recommendation_tier",
-            "finding_date",
-            "published_date",
-            "auditor",
-            "summary",
-            "source_url",
-        ],
+        sources / "registers" / "best_value_notices.csv",
+        REGISTER_HEADERS["best_value_notices"],
+        [],
+    )
+    _write_csv(
+        sources / "registers" / "exceptional_financial_support_2020_2024.csv",
+        REGISTER_HEADERS["exceptional_financial_support"],
         [],
     )
     _write_csv(
@@ -613,15 +687,5 @@ def write_estate(
         [],
     )
     _write_csv(
-        sources / "registers" / "peer_challenges.csv",
-        [
-            "council_code",
-            "council_name",
-            "challenge_date",
-            "report_published_date",
-            "action_plan_published_date",
-            "progress_review_date",
-            "source_url",
-        ],
-        [],
+        sources / "registers" / "peer_challenges.csv", REGISTER_HEADERS["peer_challenges"], []
     )

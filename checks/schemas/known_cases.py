@@ -261,7 +261,7 @@ class BestValueNotices(pa.DataFrameModel):
     source_url: str = pa.Field(str_matches=URL)
 
     class Config:
-        unique = ["council_code", "event_type", "event_date", "date_as_stated", "source_url"]
+        unique = ["council_code", "event_type", "event_date", "date_as_stated"]
 
     @pa.dataframe_check(
         name="an event date exactly when its precision is day, month or year (none when "
