@@ -67,6 +67,11 @@ HUGE_ROWS = 200_000
 FORMULA_ERROR = "spreadsheet formula error in the cell"
 NOT_IN_REGISTER = "council code missing, or not in the register (nor a former code)"
 NOT_A_COUNCIL = "not an English council (a total, region or other body)"
+NO_CODE_NO_NAME = (
+    "no council code, and the council name matches no English council in the register's name "
+    "lookup (exactly, nor once 'Council', 'Borough of' and the like are set aside), or matches "
+    "more than one"
+)
 FUTURE_DE = "period ends no later than 31 March of the financial year after the file's load"
 FUTURE_RS = "the year has ended by the day the file was loaded"
 PCT_RANGE = "value within the metric's plausible range (pipelines/metrics.yaml)"
@@ -1244,7 +1249,9 @@ CASES: dict[str, Case] = {
         "interventions",
         _iv_rows,
         quarantined=(
-            Q(3, "council_code", "council code in register", None, NOT_IN_REGISTER),
+            # No code, and the name "B" is no council's: registers that may name a council
+            # rather than code it say so.
+            Q(3, "council_code", "council code in register", None, NO_CODE_NO_NAME),
             Q(4, "intervention", "schema", "x", "str_length(3, None)"),
             Q(6, "council_code", "council code in register", "E08999999", NOT_IN_REGISTER),
             Q(
