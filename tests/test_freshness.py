@@ -116,18 +116,19 @@ class Built:
 def add_peer_challenge(data_dir: Path, estate: Estate, when: date) -> None:
     path = data_dir / "sources" / "registers" / "peer_challenges.csv"
     council = estate.councils[0]
+    width = len(path.read_text(encoding="utf-8").splitlines()[0].split(","))
     with path.open("a", newline="", encoding="utf-8") as handle:
-        csv.writer(handle).writerow(
-            [
-                council.gss_code,
-                council.name,
-                when.isoformat(),
-                "",
-                "",
-                "",
-                "https://example.org/cpc",
-            ]
-        )
+        row = [
+            council.gss_code,
+            council.name,
+            when.isoformat(),
+            "",
+            "",
+            "",
+            "https://example.org/cpc",
+        ]
+        # The register's later columns (precision, citation...) are left empty.
+        csv.writer(handle).writerow(row + [""] * (width - len(row)))
 
 
 @pytest.fixture(scope="module")
