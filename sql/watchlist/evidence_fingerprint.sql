@@ -2,7 +2,8 @@
 -- indicator value public by the as-of date, and the known-case events dated by then. A quarter
 -- rebuilt after newer data was published keeps its fingerprint (it cannot see that data).
 -- Inputs: as_of_dates; indicators.indicator_values, validated.council_register,
--- validated.section114_notices, validated.interventions.
+-- validated.section114_notices, validated.interventions, validated.exceptional_financial_support,
+-- validated.best_value_notices.
 WITH evidence AS (
     SELECT v.quarter, concat_ws('|', 'value', v.council_code, v.indicator_id, v.period,
         v.period_end, v.published_date, v.value, v.value_state, v.previous_value,
@@ -21,9 +22,19 @@ WITH evidence AS (
     FROM as_of_dates AS q
     JOIN validated.section114_notices AS n ON n.notice_date <= q.as_of_date
     UNION ALL
-    SELECT q.quarter, concat_ws('|', 'intervention', i.council_code, i.intervention, i.start_date)
+    SELECT q.quarter, concat_ws('|', 'intervention', i.council_code, i.intervention, i.start_date,
+        i.end_date)
     FROM as_of_dates AS q
     JOIN validated.interventions AS i ON i.start_date <= q.as_of_date
+    UNION ALL
+    SELECT q.quarter, concat_ws('|', 'support', e.council_code, e.decision_year, e.support_type,
+        e.decision_date)
+    FROM as_of_dates AS q
+    JOIN validated.exceptional_financial_support AS e ON e.decision_date <= q.as_of_date
+    UNION ALL
+    SELECT q.quarter, concat_ws('|', 'best value', b.council_code, b.event_type, b.event_date)
+    FROM as_of_dates AS q
+    JOIN validated.best_value_notices AS b ON b.event_date <= q.as_of_date
 )
 SELECT quarter, sha256(string_agg(line, chr(10) ORDER BY line)) AS evidence_sha256
 FROM evidence
