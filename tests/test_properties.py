@@ -58,6 +58,13 @@ CODE_MAPS = {
     "ecode": pl.DataFrame(
         {"code": [c[2] for c in COUNCILS], "council_code": [c[0] for c in COUNCILS]}
     ),
+    # Registers that may name a council rather than code it.
+    "name": pl.DataFrame(
+        {
+            "code": [f"Fictional {c[1]} Council" for c in COUNCILS],
+            "council_code": [c[0] for c in COUNCILS],
+        }
+    ),
 }
 # Cells real files hold, well formed or not: numbers in every notation, official markers,
 # formula errors, dates in several formats, codes known and unknown, spaces and nothing.
