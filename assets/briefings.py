@@ -177,6 +177,16 @@ def source_words(row: dict[str, Any]) -> str:
     return words
 
 
+_WEB_ADDRESS = re.compile(r"^https?://[^\s\"'<>]+$", re.IGNORECASE)
+
+
+def citation_url(row: dict[str, Any]) -> str | None:
+    """The published document a row cites (an Ofsted report), if it is a plain web address:
+    anything else (a `javascript:` link, text with quotes) is never put in a page's link."""
+    url = (row.get("source_url") or "").strip()
+    return url if _WEB_ADDRESS.match(url) else None
+
+
 def _period_words(period: str | None) -> str:
     if not period:
         return ""
@@ -535,6 +545,7 @@ def render_pack(
     for flag in flags:
         flag["sentence"] = explain_flag(flag)
         flag["source_words"] = source_words(flag)
+        flag["citation_url"] = citation_url(flag)
         flag["peer_words"] = peer_words(flag) if flag["method"] == "peer" else ""
         flag["threshold_words"] = threshold_words(flag)
         flag["against"] = chart_against(flag)
@@ -552,6 +563,7 @@ def render_pack(
     others = [r for r in evidence if r["state"] == "scored" and not r["flagged"]]
     for row in others:
         row["source_words"] = source_words(row)
+        row["citation_url"] = citation_url(row)
     return (
         _environment()
         .get_template("pack.html.j2")

@@ -39,11 +39,18 @@ PREVIEW_ROWS = 20
 # through it (GSS codes via the code map, register codes via the register itself).
 CODE_MAP_ASSET = dg.AssetKey(["validated", "council_code_map"])
 REGISTER_ASSET = dg.AssetKey(["validated", "council_register"])
-CODE_MAP_NEEDS = {"gss": CODE_MAP_ASSET, "register_code": REGISTER_ASSET}
+NAME_LOOKUP_ASSET = dg.AssetKey(["validated", "council_name_lookup"])
+CODE_MAP_NEEDS = {
+    "gss": CODE_MAP_ASSET,
+    "register_code": REGISTER_ASSET,
+    # The name lookup is validated against the register, so it comes after it.
+    "name": NAME_LOOKUP_ASSET,
+}
 CODE_MAP_SQL = {
     "gss": "staging/gss_code_map",
     "register_code": "staging/register_code_map",
     "ecode": "staging/ecode_map",
+    "name": "staging/name_code_map",
 }
 
 # A source with more current raw rows than PARTITION_ROWS is validated in partitions of about

@@ -87,7 +87,9 @@ class CouncilCodeRule:
 
     column: str = "council_code"
     # "gss": the column holds GSS codes, resolved through the register's code map (former
-    # codes to their council); "register_code": it holds mySociety register codes.
+    # codes to their council); "register_code": it holds mySociety register codes; "name": it
+    # holds a council's name as the source spells it, matched (after `council_name_key`) to
+    # the register's names and the name lookup's variants.
     via: str = "gss"
     # Codes of these prefixes that are not in the register are rejected; any other code
     # (regions, England, police areas) is out of scope rather than an error.
@@ -252,6 +254,19 @@ def _looked_up(codes: pl.Expr, code_map: pl.DataFrame) -> pl.Expr:
     )
 
 
+def council_name_key(names: pl.Expr) -> pl.Expr:
+    """A council name reduced to what identifies it: upper case, `&` read as `and`, every run
+    of other characters one space ("Bournemouth, Christchurch & Poole" ->
+    "BOURNEMOUTH CHRISTCHURCH AND POOLE"). sql/staging/name_code_map.sql reduces the register's
+    names the same way."""
+    return (
+        names.str.to_uppercase()
+        .str.replace_all("&", " AND ", literal=True)
+        .str.replace_all(r"[^A-Z0-9]+", " ")
+        .str.strip_chars()
+    )
+
+
 def _resolve_codes(
     frame: pl.DataFrame,
     rule: CouncilCodeRule,
@@ -264,7 +279,11 @@ def _resolve_codes(
     `source_council_code`."""
     column = rule.column
     code_map = _unambiguous(code_maps[rule.via])
-    stripped = pl.col(column).str.strip_chars().str.to_uppercase()
+    stripped = (
+        council_name_key(pl.col(column))
+        if rule.via == "name"
+        else pl.col(column).str.strip_chars().str.to_uppercase()
+    )
     joined = frame.with_columns(
         pl.when(stripped == "").then(None).otherwise(stripped).alias("source_council_code")
     ).with_columns(_looked_up(pl.col("source_council_code"), code_map).alias("__resolved"))
@@ -298,10 +317,20 @@ def _resolve_codes(
     if len(unresolved):
         code = pl.col("source_council_code")
         is_council_code = code.is_null() | code.str.slice(0, 3).is_in(list(rule.council_prefixes))
-        if rule.via != "gss":
+        if rule.via == "name":
+            # A source that names councils names nothing else: a name that matches no council
+            # (or two) is an error to look at, not an out-of-scope body.
+            is_council_code = pl.lit(True)
+        elif rule.via != "gss":
             is_council_code = pl.lit(False)
+        missing = (
+            "council name missing, or it matches no council (or more than one) in the "
+            "register's names and name lookup"
+            if rule.via == "name"
+            else "council code missing, or not in the register (nor a former code)"
+        )
         for flag, disposition, reason in (
-            (True, REJECTED, "council code missing, or not in the register (nor a former code)"),
+            (True, REJECTED, missing),
             (False, OUT_OF_SCOPE, "not an English council (a total, region or other body)"),
         ):
             part = unresolved.filter(is_council_code == flag)
@@ -311,7 +340,9 @@ def _resolve_codes(
                         part,
                         source_id=source_id,
                         column=column,
-                        check="council code in register",
+                        check="council name in register"
+                        if rule.via == "name"
+                        else "council code in register",
                         value=pl.col(column),
                         disposition=disposition,
                         reason=reason,

@@ -34,7 +34,8 @@ SELECT
     s.severity,
     s.contribution,
     s.source_path,
-    s.source_row_number
+    s.source_row_number,
+    s.source_url
 FROM scores.indicator_scores AS s
 JOIN briefing_indicator_catalogue AS c ON c.indicator_id = s.indicator_id
 WHERE s.quarter = $quarter AND list_contains($councils, s.council_code)

@@ -31,7 +31,8 @@ SELECT
     s.period_end,
     s.published_date,
     s.source_path,
-    s.source_row_number
+    s.source_row_number,
+    s.source_url
 FROM scores.indicator_scores AS s
 JOIN indicator_catalogue AS c ON c.indicator_id = s.indicator_id
 JOIN validated.council_register AS r ON r.gss_code = s.council_code
