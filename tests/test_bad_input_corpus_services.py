@@ -53,8 +53,18 @@ def _upper_tier(ctx: Ctx) -> list[Any]:
 
 
 def _waste_row(council: Any, year: str = "2022-23", rate: object = 0.41) -> list[object]:
-    return [year, council.region, council.gss_code, 1, council.name, "Collection", 500.5, rate,
-            None, 400.0]  # fmt: skip
+    return [
+        year,
+        council.region,
+        council.gss_code,
+        1,
+        council.name,
+        "Collection",
+        500.5,
+        rate,
+        None,
+        400.0,
+    ]
 
 
 def _road_row(council: Any, **cells: object) -> list[object]:
@@ -85,16 +95,44 @@ def _ilacs_row(council: Any, **change: str) -> list[str]:
 
 
 def _mi_row(name: str) -> list[object]:
-    return ["None", name, "2023-07-12T00:00:00", "OS", "Children's social care",
-            "2023-03-31T00:00:00", "2022-01-14T00:00:00", "South East", name, "Not available",
-            "Local authority", "Inspection of local authority children's services",
-            "Local authority", "Not available", 2, 2, 2, 2, 9]  # fmt: skip
+    return [
+        "None",
+        name,
+        "2023-07-12T00:00:00",
+        "OS",
+        "Children's social care",
+        "2023-03-31T00:00:00",
+        "2022-01-14T00:00:00",
+        "South East",
+        name,
+        "Not available",
+        "Local authority",
+        "Inspection of local authority children's services",
+        "Local authority",
+        "Not available",
+        2,
+        2,
+        2,
+        2,
+        9,
+    ]
 
 
 def _skills_row(code: str, name: str, observation: str, start: int = 2022) -> list[str]:
-    return [code, name, "Local Authority District", "Further education and skills participation",
-            f"{start}-08-01/P1Y", observation, "Rate per 100,000 population",
-            "Rate per 100,000 population", "", "", "", ""]  # fmt: skip
+    return [
+        code,
+        name,
+        "Local Authority District",
+        "Further education and skills participation",
+        f"{start}-08-01/P1Y",
+        observation,
+        "Rate per 100,000 population",
+        "Rate per 100,000 population",
+        "",
+        "",
+        "",
+        "",
+    ]
 
 
 def _write(p: Any, **rows: Any) -> None:
@@ -289,7 +327,7 @@ CASES: dict[str, Case] = {
                 "repeats row 6 of the same file word for word",
                 "duplicate",
             ),
-        ),  # fmt: skip
+        ),
         raw_delta=4,
     ),
     "waste_unknown_ons_code": Case(
@@ -297,7 +335,7 @@ CASES: dict[str, Case] = {
         _waste_unknown_code,
         quarantined=(
             Q(6, "council_code", "council code in register", "E07999999", NOT_IN_REGISTER),
-        ),  # fmt: skip
+        ),
         raw_delta=2,
     ),
     "waste_rate_negative_or_over_one": Case(
@@ -327,7 +365,7 @@ CASES: dict[str, Case] = {
                 "not an authority: an England or regional total",
                 "out_of_scope",
             ),
-        ),  # fmt: skip
+        ),
         raw_delta=2,
     ),
     # Road condition
@@ -359,7 +397,7 @@ CASES: dict[str, Case] = {
                 "a percentage, or DfT's shorthand [x], [y] or [z]",
                 source_column=_fye(2021),
             ),
-        ),  # fmt: skip
+        ),
         raw_delta=len(ROAD_YEARS),
     ),
     "roads_unknown_ons_code": Case(
@@ -375,7 +413,7 @@ CASES: dict[str, Case] = {
                 source_column=_fye(y),
             )
             for y in ROAD_YEARS
-        ),  # fmt: skip
+        ),
         raw_delta=len(ROAD_YEARS),
     ),
     # Ofsted
@@ -384,7 +422,7 @@ CASES: dict[str, Case] = {
         _ilacs_unknown_name,
         quarantined=(
             Q(2, "council_name", "council name in register", "Nowhereshire", NAME_REASON),
-        ),  # fmt: skip
+        ),
         raw_delta=1,
     ),
     "ilacs_published_in_the_future": Case(
@@ -398,7 +436,7 @@ CASES: dict[str, Case] = {
                 ctx.notes["published"],
                 "published no later than the day the file was loaded",
             )
-        ],  # fmt: skip
+        ],
         raw_delta=1,
     ),
     "ilacs_unknown_grade": Case(
@@ -412,7 +450,7 @@ CASES: dict[str, Case] = {
                 "excellent",
                 f"isin({[*GRADES, *GRADE_STATES]!r})",
             ),
-        ),  # fmt: skip
+        ),
         raw_delta=2,
     ),
     "ilacs_repeated_row": Case(
@@ -427,7 +465,7 @@ CASES: dict[str, Case] = {
                 "repeats row 2 of the same file word for word",
                 "duplicate",
             ),
-        ),  # fmt: skip
+        ),
         raw_delta=2,
     ),
     "ofsted_mi_sheet_renamed": Case(
@@ -440,7 +478,7 @@ CASES: dict[str, Case] = {
         _mi_unknown_name,
         quarantined=(
             Q(5, "council_name", "council name in register", "Nowhere Borough", NAME_REASON),
-        ),  # fmt: skip
+        ),
         raw_delta=2,
     ),
     # Adult skills
@@ -458,7 +496,7 @@ CASES: dict[str, Case] = {
                 NOT_A_COUNCIL,
                 "out_of_scope",
             ),
-        ),  # fmt: skip
+        ),
         raw_delta=4,
     ),
     "skills_year_in_the_future": Case(
@@ -472,7 +510,7 @@ CASES: dict[str, Case] = {
                 ctx.notes["period"],
                 "the academic year has ended by the day the file was loaded",
             )
-        ],  # fmt: skip
+        ],
         raw_delta=1,
     ),
 }
