@@ -98,6 +98,10 @@ class CouncilCodeRule:
     # carry the department's E-code, which survives GSS code changes).
     fallback_column: str | None = None
     fallback_via: str = "ecode"
+    # For names: the date a row speaks of (an expression on the raw row). A name two councils
+    # have borne ("Somerset": the county until 1 April 2023, the unitary from then) means the
+    # one in being on that date; without a date, such a name is rejected as ambiguous.
+    on_date: pl.Expr | None = None
 
 
 @dataclass(frozen=True)
@@ -267,6 +271,41 @@ def council_name_key(names: pl.Expr) -> pl.Expr:
     )
 
 
+def _resolve_names_by_date(
+    joined: pl.DataFrame, on_date: pl.Expr, name_map: pl.DataFrame
+) -> pl.DataFrame:
+    """Rows whose name means several councils: the one council in being on the row's date
+    (its start on or before it, its end after it), if exactly one is."""
+    if "start_date" not in name_map.columns or joined.get_column("__resolved").is_not_null().all():
+        return joined
+    dated = joined.with_row_index("__row").with_columns(on_date.alias("__on"))
+    candidates = (
+        dated.filter(pl.col("__resolved").is_null() & pl.col("__on").is_not_null())
+        .select("__row", "__on", pl.col("source_council_code").alias("code"))
+        .join(name_map.select("code", "council_code", "start_date", "end_date"), on="code")
+        .filter(
+            (pl.col("start_date").is_null() | (pl.col("start_date") <= pl.col("__on")))
+            & (pl.col("end_date").is_null() | (pl.col("end_date") > pl.col("__on")))
+        )
+        .group_by("__row")
+        .agg(pl.col("council_code").unique())
+        .filter(pl.col("council_code").list.len() == 1)
+        .select("__row", pl.col("council_code").list.first().alias("__by_date"))
+    )
+    return (
+        dated.join(candidates, on="__row", how="left")
+        .with_columns(
+            pl.when(pl.col("__resolved").is_null() & pl.col("__by_date").is_not_null())
+            .then(pl.lit("name in being on the row's date"))
+            .otherwise(pl.col("code_resolved_by"))
+            .alias("code_resolved_by"),
+            pl.coalesce("__resolved", "__by_date").alias("__resolved"),
+        )
+        .sort("__row")
+        .drop("__row", "__on", "__by_date")
+    )
+
+
 def _resolve_codes(
     frame: pl.DataFrame,
     rule: CouncilCodeRule,
@@ -293,6 +332,8 @@ def _resolve_codes(
         .otherwise(pl.lit(None, dtype=pl.String))
         .alias("code_resolved_by")
     )
+    if rule.via == "name" and rule.on_date is not None:
+        joined = _resolve_names_by_date(joined, rule.on_date, code_maps[rule.via])
     if rule.fallback_column is not None:
         fallback = _unambiguous(code_maps[rule.fallback_via])
         joined = (

@@ -358,7 +358,12 @@ def _derive_ilacs(frame: pl.DataFrame) -> pl.DataFrame:
 
 OFSTED_ILACS = StagingSpec(
     model=OfstedIlacs,
-    council_code=CouncilCodeRule(column="council_name", via="name"),
+    council_code=CouncilCodeRule(
+        column="council_name",
+        via="name",
+        # "somerset" in a 2026 report is the unitary council; in 2019, the county.
+        on_date=pl.col("publication_date").str.strip_chars().str.to_date("%d/%m/%y", strict=False),
+    ),
     derive=_derive_ilacs,
     output_columns=[
         "council_code",
@@ -422,7 +427,7 @@ OFSTED_CHILDREN_SERVICES_MI = StagingSpec(
         "report_published_date": pl.Date,
         **{c: pl.Int64 for c in MI_GRADE_COLUMNS},
     },
-    council_code=CouncilCodeRule(column="council_name", via="name"),
+    council_code=CouncilCodeRule(column="council_name", via="name", on_date=pl.col("as_at_date")),
     derive=lambda frame: frame.with_columns(load_date()),
     output_columns=[
         "council_code",

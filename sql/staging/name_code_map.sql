@@ -1,7 +1,8 @@
 -- Every name a source may use for a council, reduced as checks.validation.council_name_key
 -- reduces a source's names (upper case, `&` read as AND, other characters one space), with the
--- register council it means: the register's own names and the name lookup's variants. A name
--- that means two councils is left out by the engine (it cannot say which is meant).
+-- register council it means and that council's dates: the register's own names and the name
+-- lookup's variants. A name that means two councils is resolved by the row's date where the
+-- source says which date a row speaks of, and rejected otherwise.
 WITH names AS (
     SELECT name_variant AS name, council_code FROM validated.council_name_lookup
     UNION ALL
@@ -10,7 +11,10 @@ WITH names AS (
     SELECT official_name, gss_code FROM validated.council_register
 )
 SELECT DISTINCT
-    trim(regexp_replace(replace(upper(name), '&', ' AND '), '[^A-Z0-9]+', ' ', 'g')) AS code,
-    council_code
-FROM names
-WHERE name IS NOT NULL;
+    trim(regexp_replace(replace(upper(n.name), '&', ' AND '), '[^A-Z0-9]+', ' ', 'g')) AS code,
+    n.council_code,
+    r.start_date,
+    r.end_date
+FROM names AS n
+JOIN validated.council_register AS r ON r.gss_code = n.council_code
+WHERE n.name IS NOT NULL;
