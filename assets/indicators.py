@@ -30,6 +30,7 @@ VALIDATED += [
         "road_condition_b_c_roads",
         "adult_skills",
         "ofsted_ilacs",
+        "ofsted_children_services_mi",
     )
 ]
 

@@ -50,8 +50,8 @@ def _link(n: int) -> str:
 
 # (county index, publication date, overall grade): C1 inadequate nine months before the
 # as-of date; C2 inadequate in 2016 then good in 2018 (the flag ends); C3 a report whose grade
-# was not read; C4 inadequate only after the as-of date (not yet public); C5 requires
-# improvement; C6 has no report.
+# the scrape did not read; C4 inadequate only after the as-of date (not yet public); C5
+# requires improvement; C6 has no scraped report.
 REPORTS = [
     (0, "30/06/18", "inadequate"),
     (1, "15/01/16", "inadequate"),
@@ -85,6 +85,41 @@ def _ilacs_rows() -> list[list[str]]:
             ]
         )
     return rows
+
+
+def _mi_row(county: int, snapshot: str, published: str, grade: int) -> list[object]:
+    name = COUNTIES[county].name
+    return [
+        "None",
+        name,
+        "2023-07-12T00:00:00",
+        "OS",
+        "Children's social care",
+        f"{snapshot}T00:00:00",
+        f"{published}T00:00:00",
+        "South East",
+        name,
+        "Not available",
+        "Local authority",
+        "Single Inspection Framework",
+        "Local authority",
+        "Not available",
+        grade,
+        grade,
+        grade,
+        grade,
+        9,
+    ]
+
+
+# Ofsted's management information gives the grade the scrape could not read: C3's report of
+# 1 February 2018 was inadequate (in two snapshots: the first is cited); C6's report of
+# 1 March 2017 was good.
+MI_ROWS = [
+    _mi_row(2, "2018-03-31", "2018-02-01", 4),
+    _mi_row(2, "2019-03-31", "2018-02-01", 4),
+    _mi_row(5, "2018-03-31", "2017-03-01", 2),
+]
 
 
 def _waste_rows() -> list[list[object]]:
@@ -138,7 +173,11 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Run:
     run = Run(root=root, data_dir=root / "data")
     write_hand_estate(run.data_dir)
     write_service_outcomes(
-        run.data_dir, waste=_waste_rows(), roads_a=_road_rows(), ilacs=_ilacs_rows()
+        run.data_dir,
+        waste=_waste_rows(),
+        roads_a=_road_rows(),
+        ilacs=_ilacs_rows(),
+        ofsted_mi=MI_ROWS,
     )
     assert run.ingest().success
     assert run.quarter(Q_KEY).success
@@ -203,15 +242,20 @@ def test_children_services_event_by_hand(flags: pl.DataFrame) -> None:
     c2 = judged[COUNTIES[1].gss_code]
     assert (c2["state"], c2["value"], c2["flagged"]) == ("scored", 0.0, False)
     assert c2["source_url"] == _link(2)
+    # The scrape could not read C3's report; the management information gives its grade.
     c3 = judged[COUNTIES[2].gss_code]
-    assert (c3["state"], c3["value"]) == ("grade not read from the report", None)
+    age = (Q_AS_OF - date(2018, 2, 1)).days / 365.25
+    assert c3["flagged"] and c3["source_url"] is None
+    assert c3["value"] == pytest.approx(math.exp(-math.log(2) * age / entry["half_life_years"]))
+    assert c3["source_path"].endswith("ofsted-data.ods") and c3["source_row_number"] == 4
     # Published after the as-of date: not seen.
     assert judged[COUNTIES[3].gss_code]["state"] == "no finding recorded"
     assert (judged[COUNTIES[4].gss_code]["value"], judged[COUNTIES[4].gss_code]["flagged"]) == (
         0.0,
         False,
     )
-    assert judged[COUNTIES[5].gss_code]["state"] == "no finding recorded"
+    c6 = judged[COUNTIES[5].gss_code]
+    assert (c6["state"], c6["value"], c6["period"]) == ("scored", 0.0, "2017-03-01")
     assert_flags_follow_their_method(flags)
 
 
