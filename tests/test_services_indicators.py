@@ -264,6 +264,7 @@ def test_the_pack_links_the_report_and_refuses_other_links(run: Run, tmp_path: P
     html = path.read_text(encoding="utf-8")
     assert f'href="{_link(0)}"' in html
     assert html.count('class="citation"') == 2  # the sentence and the evidence table
+    assert "published on 30 June 2018, was inadequate overall" in html
     assert citation_url({"source_url": "javascript:alert(1)"}) is None
     assert citation_url({"source_url": 'https://example.org/"onmouseover="x'}) is None
     assert citation_url({"source_url": None}) is None
