@@ -230,6 +230,15 @@ def explain_flag(row: dict[str, Any]) -> str:
             f"{name} was {value}{period}, {side} the threshold of "
             f"{format_value(threshold, unit)} (source: {source})."
         )
+    if row["indicator_id"] == "children_services_inadequate" and row.get("period_end"):
+        # One judgement, not a sum of findings: say which report and when.
+        return (
+            f"{name}: Ofsted's latest judgement by {row['as_of_date']:%d %B %Y}, published on "
+            f"{row['period_end']:%d %B %Y}, was inadequate overall; it counts "
+            f"{row['value']:.2f} now (1 when published, half as much after "
+            f"{row['half_life_years']:g} years), at or above the threshold of {threshold:g} "
+            f"(source: {source})."
+        )
     decay = ""
     if (unit or "").startswith("decayed") and row.get("half_life_years"):
         decay = (

@@ -21,6 +21,19 @@ VALIDATED = [
         "best_value_notices",
     )
 ]
+# Service outcomes (sql/indicators/waste.sql, road_condition.sql, adult_skills.sql,
+# children_services.sql).
+VALIDATED += [
+    dg.AssetKey(["validated", name])
+    for name in (
+        "waste_indicators",
+        "road_condition_a_roads",
+        "road_condition_b_c_roads",
+        "adult_skills",
+        "ofsted_ilacs",
+        "ofsted_children_services_mi",
+    )
+]
 
 
 @dg.asset(
@@ -77,9 +90,13 @@ def indicator_values(
             context.log.info(f"computing {sql_file} for {quarters.height} quarter(s)")
             frames.append(query_frame(connection, load_sql(sql_file.removesuffix(".sql"))))
         known = set(catalogue.indicators.get_column("indicator_id").to_list())
-        values = pl.concat(frames, how="vertical_relaxed").filter(
+        # Diagonal: a query that cites each row (`source_url`) adds that column; the others
+        # leave it empty.
+        values = pl.concat(frames, how="diagonal_relaxed").filter(
             pl.col("indicator_id").is_in(list(known))
         )
+        if "source_url" not in values.columns:
+            values = values.with_columns(pl.lit(None, dtype=pl.String).alias("source_url"))
         replace_quarters(connection, "indicators.indicator_values", values)
     counts = values.group_by("indicator_id").agg(pl.len().alias("rows")).sort("indicator_id")
     return dg.MaterializeResult(

@@ -63,9 +63,26 @@ def _replace_from_replacement_rows(connection: duckdb.DuckDBPyConnection, table:
     connection.execute("BEGIN TRANSACTION")
     try:
         connection.execute(with_identifiers("indicators/create_like", table=table))
+        _add_new_columns(connection, table)
         connection.execute(with_identifiers("indicators/clear_quarters", table=table))
         connection.execute(with_identifiers("indicators/insert_rows", table=table))
         connection.execute("COMMIT")
     except BaseException:
         connection.execute("ROLLBACK")
         raise
+
+
+def _add_new_columns(connection: duckdb.DuckDBPyConnection, table: str) -> None:
+    """A table built before a text column was added to its rows (such as `source_url`) gains
+    it, empty for the quarters already there, so a warehouse keeps working across versions."""
+    schema, name = table.split(".")
+    have = {
+        row[0]
+        for row in connection.execute(
+            load_sql("raw/table_columns"), {"schema": schema, "table": name}
+        ).fetchall()
+    }
+    incoming = connection.execute(load_sql("indicators/replacement_columns")).description
+    for column, *_ in incoming:
+        if column not in have:
+            connection.execute(with_identifiers("raw/add_column", table=table, column=column))

@@ -333,7 +333,8 @@ def read_xlsx_table(path: Path, spec: SourceSpec, file: FileSpec) -> pl.DataFram
 
         workbook = fastexcel.read_excel(path)
     except Exception as error:  # fastexcel raises its own error types for corrupt workbooks
-        raise SourceFileError(path, f"not a readable .xlsx workbook: {error}") from error
+        kind = path.suffix.lower() or "spreadsheet"
+        raise SourceFileError(path, f"not a readable {kind} workbook: {error}") from error
     if file.sheet not in workbook.sheet_names:
         raise SourceFileError(
             path, f"sheet {file.sheet!r} not found; the workbook has {workbook.sheet_names}"

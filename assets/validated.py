@@ -39,7 +39,13 @@ PREVIEW_ROWS = 20
 # through it (GSS codes via the code map, register codes via the register itself).
 CODE_MAP_ASSET = dg.AssetKey(["validated", "council_code_map"])
 REGISTER_ASSET = dg.AssetKey(["validated", "council_register"])
-CODE_MAP_NEEDS = {"gss": CODE_MAP_ASSET, "register_code": REGISTER_ASSET}
+NAME_LOOKUP_ASSET = dg.AssetKey(["validated", "council_name_lookup"])
+CODE_MAP_NEEDS = {
+    "gss": CODE_MAP_ASSET,
+    "register_code": REGISTER_ASSET,
+    # The name lookup is validated against the register, so it comes after it.
+    "name": NAME_LOOKUP_ASSET,
+}
 CODE_MAP_SQL = {
     "gss": "staging/gss_code_map",
     "register_code": "staging/register_code_map",
@@ -303,7 +309,10 @@ def build_validated_asset(source_id: str) -> dg.AssetsDefinition:
     key = dg.AssetKey(["validated", source_id])
     needs = CODE_MAP_NEEDS[spec.council_code.via] if spec.council_code else None
     deps = [dg.AssetKey(["raw", source_id]), *([needs] if needs else [])]
-    if spec.council_code is not None and spec.council_code.fallback_via == "name":
+    if spec.council_code is not None and "name" in (
+        spec.council_code.via,
+        spec.council_code.fallback_via,
+    ):
         deps += [NAME_LOOKUP_ASSET, REGISTER_ASSET]
 
     @dg.asset(

@@ -66,8 +66,10 @@ FLAGS_ARROW_SCHEMA = pa_arrow.schema(
         ("published_date", pa_arrow.date32()),
         ("source_path", pa_arrow.string()),
         ("source_row_number", pa_arrow.int64()),
-        ("run_id", pa_arrow.string()),
+        # The page or published document a row cites (a register's source page, an Ofsted
+        # report), where there is one.
         ("source_url", pa_arrow.string()),
+        ("run_id", pa_arrow.string()),
     ]
 )
 

@@ -87,7 +87,9 @@ class CouncilCodeRule:
 
     column: str = "council_code"
     # "gss": the column holds GSS codes, resolved through the register's code map (former
-    # codes to their council); "register_code": it holds mySociety register codes.
+    # codes to their council); "register_code": it holds mySociety register codes; "name": it
+    # holds a council's name as the source spells it, matched (after `council_name_key`) to
+    # the register's names and the name lookup's variants.
     via: str = "gss"
     # Codes of these prefixes that are not in the register are rejected; any other code
     # (regions, England, police areas) is out of scope rather than an error.
@@ -97,6 +99,10 @@ class CouncilCodeRule:
     # from web pages carry only the council's name: fallback_via "name").
     fallback_column: str | None = None
     fallback_via: str = "ecode"
+    # For names: the date a row speaks of (an expression on the raw row). A name two councils
+    # have borne ("Somerset": the county until 1 April 2023, the unitary from then) means the
+    # one in being on that date; without a date, such a name is rejected as ambiguous.
+    on_date: pl.Expr | None = None
 
 
 @dataclass(frozen=True)
@@ -264,19 +270,35 @@ def _resolve_codes(
     The resolved code goes to `council_code`; the code as the source gave it is kept in
     `source_council_code`."""
     column = rule.column
-    code_map = _unambiguous(code_maps[rule.via])
-    stripped = pl.col(column).str.strip_chars().str.to_uppercase()
+    if rule.via == "name":
+        # A name is kept as the source spelt it; _resolve_names does the matching.
+        stripped = pl.col(column).str.strip_chars()
+        looked_up = pl.lit(None, dtype=pl.String)
+    else:
+        stripped = pl.col(column).str.strip_chars().str.to_uppercase()
+        looked_up = _looked_up(pl.col("source_council_code"), _unambiguous(code_maps[rule.via]))
     joined = frame.with_columns(
         pl.when(stripped == "").then(None).otherwise(stripped).alias("source_council_code")
-    ).with_columns(_looked_up(pl.col("source_council_code"), code_map).alias("__resolved"))
+    ).with_columns(looked_up.alias("__resolved"))
     joined = joined.with_columns(
         pl.when(pl.col("__resolved").is_not_null())
         .then(pl.lit(rule.via))
         .otherwise(pl.lit(None, dtype=pl.String))
         .alias("code_resolved_by")
     )
+    if rule.via == "name":
+        joined = _resolve_names(
+            joined, pl.col("source_council_code"), code_maps["name"], rule.on_date
+        )
     if rule.fallback_column is not None and rule.fallback_via == "name":
-        joined = _resolve_names(joined, rule.fallback_column, code_maps["name"])
+        # A row with no code is matched by its name; one with a code, by its code alone: an
+        # unknown code is an error to report, not something a name may paper over.
+        stated = (
+            pl.when(pl.col("source_council_code").is_null())
+            .then(pl.col(rule.fallback_column).str.strip_chars())
+            .otherwise(None)
+        )
+        joined = _resolve_names(joined, stated, code_maps["name"], rule.on_date)
     elif rule.fallback_column is not None:
         fallback = _unambiguous(code_maps[rule.fallback_via])
         joined = (
@@ -301,10 +323,20 @@ def _resolve_codes(
     if len(unresolved):
         code = pl.col("source_council_code")
         is_council_code = code.is_null() | code.str.slice(0, 3).is_in(list(rule.council_prefixes))
-        if rule.via != "gss":
+        if rule.via == "name":
+            # A source that names councils names nothing else: a name that matches no council
+            # (or two) is an error to look at, not an out-of-scope body.
+            is_council_code = pl.lit(True)
+        elif rule.via != "gss":
             is_council_code = pl.lit(False)
         missing: str | pl.Expr = "council code missing, or not in the register (nor a former code)"
-        if rule.fallback_via == "name" and rule.fallback_column is not None:
+        if rule.via == "name":
+            missing = (
+                "council name missing, or it matches no council (or more than one, and the row's "
+                "date does not say which) in the register's names and name lookup, exactly nor "
+                "once 'Council', 'Borough of' and the like are set aside"
+            )
+        elif rule.fallback_via == "name" and rule.fallback_column is not None:
             # A row with no code was matched by name; one with a code, by its code alone.
             missing = (
                 pl.when(pl.col("source_council_code").is_null())
@@ -328,7 +360,9 @@ def _resolve_codes(
                         part,
                         source_id=source_id,
                         column=column,
-                        check="council code in register",
+                        check="council name in register"
+                        if rule.via == "name"
+                        else "council code in register",
                         value=pl.col(column),
                         disposition=disposition,
                         reason=reason,
@@ -377,37 +411,95 @@ def council_name_key(name: pl.Expr) -> pl.Expr:
     return key.str.strip_chars()
 
 
-def _resolve_names(frame: pl.DataFrame, column: str, names: pl.DataFrame) -> pl.DataFrame:
-    """Rows that give no council code, matched by council name: the name exactly as a name
-    variant of the register (case aside), else its `council_name_key`. A name (or key) that
-    fits two councils matches neither. A row that gives a code is judged by its code alone: an
-    unknown code is an error to report, not something a name may paper over."""
-    exact = _unambiguous(
-        names.select(pl.col("code").str.strip_chars().str.to_uppercase(), "council_code")
-    )
-    keyed = _unambiguous(
-        names.select(council_name_key(pl.col("code")).alias("code"), "council_code")
-    )
-    stated = (
-        pl.when(pl.col("source_council_code").is_null())
-        .then(pl.col(column).str.strip_chars())
-        .otherwise(None)
-    )
+def plain_council_name(names: pl.Expr) -> pl.Expr:
+    """A council name with only case and punctuation set aside, `&` read as `and`:
+    "Bournemouth, Christchurch & Poole" -> "BOURNEMOUTH CHRISTCHURCH AND POOLE"."""
     return (
-        frame.with_columns(
-            _looked_up(stated.str.to_uppercase(), exact).alias("__by_name"),
-            _looked_up(council_name_key(stated), keyed).alias("__by_key"),
+        names.str.to_uppercase()
+        .str.replace_all("&", " AND ", literal=True)
+        .str.replace_all(r"[’'`]", "")
+        .str.replace_all(r"[^A-Z0-9]+", " ")
+        .str.strip_chars()
+    )
+
+
+# How a name was matched, most exact first: a row takes the first that names one council.
+_NAME_MATCHES = (
+    ("name", plain_council_name),
+    ("name (generic words set aside)", council_name_key),
+)
+
+
+def _resolve_names(
+    frame: pl.DataFrame, stated: pl.Expr, names: pl.DataFrame, on_date: pl.Expr | None
+) -> pl.DataFrame:
+    """Rows not yet resolved, matched by the council name `stated` (null: not to be matched)
+    against the register's names and the name lookup's variants (`names`: code = a name,
+    council_code, and the council's start_date and end_date). The plain name is tried first,
+    then its `council_name_key`. A name that fits two councils means the one in being on the
+    row's date (`on_date`), if the source says which date a row speaks of and exactly one
+    council was in being then ("Somerset": the county until 1 April 2023, the unitary after);
+    otherwise it matches neither."""
+    rows = frame.with_row_index("__row").with_columns(
+        stated.alias("__stated"),
+        (on_date if on_date is not None else pl.lit(None, dtype=pl.Date)).alias("__on"),
+    )
+    todo = rows.filter(pl.col("__resolved").is_null() & pl.col("__stated").is_not_null())
+    if todo.is_empty():
+        return frame
+    dates = [c for c in ("start_date", "end_date") if c in names.columns]
+    picks = []
+    for rank, (how, reduce) in enumerate(_NAME_MATCHES):
+        mapped = names.select(
+            reduce(pl.col("code")).alias("__key"), "council_code", *dates
+        ).unique()
+        if len(dates) < 2:
+            mapped = mapped.with_columns(
+                pl.lit(None, dtype=pl.Date).alias("start_date"),
+                pl.lit(None, dtype=pl.Date).alias("end_date"),
+            )
+        in_being = (pl.col("start_date").is_null() | (pl.col("start_date") <= pl.col("__on"))) & (
+            pl.col("end_date").is_null() | (pl.col("end_date") > pl.col("__on"))
         )
+        candidates = (
+            todo.select("__row", "__on", reduce(pl.col("__stated")).alias("__key"))
+            .join(mapped, on="__key")
+            .group_by("__row")
+            .agg(
+                pl.col("council_code").unique().alias("__all"),
+                pl.col("council_code").filter(in_being.fill_null(False)).unique().alias("__dated"),
+            )
+        )
+        one = pl.col("__all").list.len() == 1
+        dated = pl.col("__dated").list.len() == 1
+        picks.append(
+            candidates.select(
+                "__row",
+                pl.when(one)
+                .then(pl.col("__all").list.first())
+                .when(dated)
+                .then(pl.col("__dated").list.first())
+                .alias("__by_name"),
+                pl.when(one)
+                .then(pl.lit(how))
+                .when(dated)
+                .then(pl.lit(f"{how} in being on the row's date"))
+                .alias("__how"),
+                pl.lit(rank).alias("__rank"),
+            ).filter(pl.col("__by_name").is_not_null())
+        )
+    best = pl.concat(picks).sort("__rank").unique("__row", keep="first").drop("__rank")
+    return (
+        rows.join(best, on="__row", how="left")
         .with_columns(
             pl.when(pl.col("__resolved").is_null() & pl.col("__by_name").is_not_null())
-            .then(pl.lit("name"))
-            .when(pl.col("__resolved").is_null() & pl.col("__by_key").is_not_null())
-            .then(pl.lit("name (generic words set aside)"))
+            .then(pl.col("__how"))
             .otherwise(pl.col("code_resolved_by"))
             .alias("code_resolved_by"),
-            pl.coalesce("__resolved", "__by_name", "__by_key").alias("__resolved"),
+            pl.coalesce("__resolved", "__by_name").alias("__resolved"),
         )
-        .drop("__by_name", "__by_key")
+        .sort("__row")
+        .drop("__row", "__stated", "__on", "__by_name", "__how")
     )
 
 

@@ -689,3 +689,218 @@ def write_estate(
     _write_csv(
         sources / "registers" / "peer_challenges.csv", REGISTER_HEADERS["peer_challenges"], []
     )
+    write_service_outcomes(data_dir)
+
+
+# --------------------------------------------------------------------------------------------
+# Service outcomes: waste, road condition, adult skills, Ofsted. By default the files hold their
+# real layout with no rows (an estate with no service data); tests pass fictional rows.
+# --------------------------------------------------------------------------------------------
+
+WASTE_HEADER = [
+    "Year",
+    "Region",
+    "ONS code",
+    "Jpp Order",
+    "Authority",
+    "Authority type",
+    "Residual household waste per household (kg/household) (Ex NI191)",
+    "Percentage of household waste sent for reuse, recycling or composting (Ex NI192)",
+    "Percentage of municipal waste sent to landfill (Ex NI193)",
+    "Collected household waste per person (kg) (Ex BVPI 84a)",
+]
+ROAD_YEARS = list(range(2008, 2026))
+ROAD_HEADER = [
+    "ONS Area Code",
+    "Region",
+    "Local Authority",
+    *[f"FYE {y}" for y in ROAD_YEARS],
+    "Notes",
+]
+ROAD_SHEETS = {"a": "RDC0120_A_Roads_and_Motorways", "bc": "RDC0120_B_and_C_Roads"}
+SKILLS_HEADER = [
+    "areacd",
+    "areanm",
+    "geography",
+    "indicator",
+    "period",
+    "observation",
+    "measure",
+    "unit",
+    "lci_95",
+    "uci_95",
+    "status",
+    "notes",
+]
+SKILLS_FILES = {
+    "further-education-and-skills-participation.csv": "Further education and skills participation",
+    "further-education-and-skills-learner-achievements.csv": (
+        "Further education and skills learner achievements"
+    ),
+    "apprenticeships.csv": "Apprenticeship starts (England)",
+}
+ILACS_HEADER = [
+    "urn",
+    "local_authority",
+    "inspection_link",
+    "pdf_filename",
+    "publication_date",
+    "inspection_framework",
+    "inspector_name",
+    "inspection_start_date",
+    "inspection_end_date",
+    "overall_effectiveness_grade",
+    "impact_of_leaders_grade",
+    "help_and_protection_grade",
+    "in_care_grade",
+    "care_leavers_grade",
+    "parser_version",
+]
+OFSTED_MI_HEADER = [
+    "URN",
+    "Name",
+    "Five-Year Ofsted Inspection Data publish date",
+    "Publication type",
+    "Remit",
+    "As at date",
+    "Published date",
+    "Government office region",
+    "Local authority area",
+    "Constituency",
+    "Provider type",
+    "Provision type",
+    "Sector",
+    "Deprivation index",
+    "Overall effectiveness",
+    "Impact of Leaders",
+    "Experiences and progress of children who need help and protection",
+    "Experiences and progress of children in care",
+    "Experiences and progress of care leavers",
+]
+SERVICE_PATHS = {
+    "waste": "sources/service_outcomes/waste-data.ods",
+    "roads": "sources/service_outcomes/road-condition-data.ods",
+    "ofsted_mi": "sources/service_outcomes/ofsted-data.ods",
+    "ilacs": "sources/ofsted_ilacs/ofsted_csc_ilacs_history.csv",
+}
+
+_ODS = "urn:oasis:names:tc:opendocument:xmlns:{}:1.0"
+_ODS_MIME = "application/vnd.oasis.opendocument.spreadsheet"
+
+
+def _ods_cell(value: object) -> str:
+    from xml.sax.saxutils import escape, quoteattr
+
+    if value is None or value == "":
+        return "<table:table-cell/>"
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return (
+            f'<table:table-cell office:value-type="float" office:value="{value!r}">'
+            f"<text:p>{value!r}</text:p></table:table-cell>"
+        )
+    text = str(value)
+    return (
+        f'<table:table-cell office:value-type="string" office:string-value={quoteattr(text)}>'
+        f"<text:p>{escape(text)}</text:p></table:table-cell>"
+    )
+
+
+def write_ods(path: Path, sheets: dict[str, list[list[object]]]) -> None:
+    """A minimal OpenDocument spreadsheet (what calamine reads): one table per sheet, numbers
+    as floats, text as strings, None as an empty cell."""
+    import zipfile
+    from xml.sax.saxutils import quoteattr
+
+    tables = "".join(
+        f"<table:table table:name={quoteattr(name)}>"
+        + "".join(
+            "<table:table-row>" + "".join(_ods_cell(v) for v in row) + "</table:table-row>"
+            for row in rows
+        )
+        + "</table:table>"
+        for name, rows in sheets.items()
+    )
+    content = (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        f'<office:document-content xmlns:office="{_ODS.format("office")}" '
+        f'xmlns:table="{_ODS.format("table")}" xmlns:text="{_ODS.format("text")}" '
+        'office:version="1.2"><office:body><office:spreadsheet>'
+        f"{tables}</office:spreadsheet></office:body></office:document-content>"
+    )
+    manifest = (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        '<manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0" '
+        'manifest:version="1.2">'
+        f'<manifest:file-entry manifest:full-path="/" manifest:media-type="{_ODS_MIME}"/>'
+        '<manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml"/>'
+        "</manifest:manifest>"
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(path, "w") as book:
+        # The mimetype comes first and uncompressed, as the format requires.
+        book.writestr(zipfile.ZipInfo("mimetype"), _ODS_MIME, compress_type=zipfile.ZIP_STORED)
+        book.writestr("META-INF/manifest.xml", manifest, compress_type=zipfile.ZIP_DEFLATED)
+        book.writestr("content.xml", content, compress_type=zipfile.ZIP_DEFLATED)
+
+
+def write_service_outcomes(
+    data_dir: Path,
+    waste: Iterable[list[object]] = (),
+    roads_a: Iterable[list[object]] = (),
+    roads_bc: Iterable[list[object]] = (),
+    skills: dict[str, list[list[object]]] | None = None,
+    ilacs: Iterable[list[object]] = (),
+    ofsted_mi: Iterable[list[object]] = (),
+) -> None:
+    """The service-outcome files in their real layouts, holding the given rows (each in the
+    file's own columns: WASTE_HEADER, ROAD_HEADER, SKILLS_HEADER, ILACS_HEADER,
+    OFSTED_MI_HEADER), with the title rows above each table and notes below, as published."""
+    sources = data_dir / "sources"
+    write_ods(
+        sources.parent / SERVICE_PATHS["waste"],
+        {
+            "Index": [["Fictional waste statistics for testing"]],
+            "Table_3": [
+                ["Table 3: Selected Waste Indicators (fictional)"],
+                [],
+                [],
+                WASTE_HEADER,
+                *waste,
+                [],
+                ["Notes:"],
+                ["Fictional notes below the table."],
+            ],
+        },
+    )
+    write_ods(
+        sources.parent / SERVICE_PATHS["roads"],
+        {
+            "Cover_page": [["RDC0120 (fictional)"]],
+            **{
+                ROAD_SHEETS[kind]: [
+                    ["Percentage of road length where maintenance should be considered"],
+                    ["This worksheet contains one table."],
+                    ["Shorthand is used in this table."],
+                    ["Figures in this table are in percent for financial year ending (FYE)"],
+                    ROAD_HEADER,
+                    *rows,
+                ]
+                for kind, rows in (("a", roads_a), ("bc", roads_bc))
+            },
+        },
+    )
+    write_ods(
+        sources.parent / SERVICE_PATHS["ofsted_mi"],
+        {
+            "Cover": [["Five-Year Ofsted Inspection Data (fictional)"]],
+            "Provider_level_data": [
+                ["Five-Year Ofsted Inspection Data: Local authority children's services"],
+                ["This worksheet contains one table."],
+                OFSTED_MI_HEADER,
+                *ofsted_mi,
+            ],
+        },
+    )
+    _write_csv(sources.parent / SERVICE_PATHS["ilacs"], ILACS_HEADER, ilacs)
+    for name in SKILLS_FILES:
+        _write_csv(sources / "service_outcomes" / name, SKILLS_HEADER, (skills or {}).get(name, []))

@@ -1409,7 +1409,8 @@ def test_corpus_case(name, fictional, estate, rs_values, s114_rows, xlsx_cells):
 
 
 def run_case(case: Case, fictional, estate, rs_values, s114_rows, xlsx_cells) -> None:
-    """Break one file as `case` says, re-materialise its source and assert the outcome."""
+    """Break one file as `case` says, re-materialise its source, and assert the outcome (other
+    corpus files, such as tests/test_bad_input_corpus_services.py, run their cases with it)."""
     source = case.source
     spec = load_catalogue()[source]
     relative = case.file or spec.files[0].path
@@ -1469,11 +1470,21 @@ def run_case(case: Case, fictional, estate, rs_values, s114_rows, xlsx_cells) ->
         case.also(fictional, ctx)
 
 
-def test_the_corpus_covers_every_source_with_30_cases_or_more():
-    # The governance registers' cases live in their own file and use this file's runner.
-    from test_bad_input_corpus_governance import GOVERNANCE_CASES
+def _all_corpus_cases() -> dict[str, Case]:
+    """This file's cases and those of every other corpus file (test_bad_input_corpus_*.py)."""
+    import importlib
 
-    sources = {case.source for case in (CASES | GOVERNANCE_CASES).values()}
+    cases = dict(CASES)
+    for path in sorted(Path(__file__).parent.glob("test_bad_input_corpus_*.py")):
+        module = importlib.import_module(path.stem)
+        for name in dir(module):
+            if name.endswith("CASES") and isinstance(getattr(module, name), dict):
+                cases |= getattr(module, name)
+    return cases
+
+
+def test_the_corpus_covers_every_source_with_30_cases_or_more():
+    sources = {case.source for case in _all_corpus_cases().values()}
     assert sources == set(load_catalogue())
     assert len(CASES) >= 30
     structural = sum(case.fails is not None for case in CASES.values())

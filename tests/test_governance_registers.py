@@ -275,7 +275,8 @@ def test_a_governance_flag_in_a_pack_links_its_page_escaped(governed: Run) -> No
     )
     assert "<script>alert(1)" not in pack
     links = re.findall(r'<a class="citation" href="([^"]*)"', pack)
-    assert [html.unescape(link) for link in links] == [HOSTILE_URL]
+    # One flag: linked from its sentence and from the evidence table.
+    assert [html.unescape(link) for link in links] == [HOSTILE_URL, HOSTILE_URL]
     assert "a report in the public interest (fictional)" in pack
 
 

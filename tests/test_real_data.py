@@ -77,8 +77,19 @@ def test_asset_checks_on_real_data(real):
     }
     assert len(checks) == 2 * len(load_catalogue())
     failing = sorted(key for key, e in checks.items() if not e.passed)
-    # Two Data Explorer entries list a single neighbour; nothing else is rejected.
-    assert failing == [("validated/nearest_neighbours", "rows_pass_schema")]
+    # Two Data Explorer entries list a single neighbour. The service outcomes hold real mess,
+    # counted in tests/test_services_real_data.py: names no register knows ("london
+    # corporation"), garbled grades, two 2009 counties, a joint waste return.
+    services = [
+        "ofsted_ilacs",
+        "road_condition_a_roads",
+        "road_condition_b_c_roads",
+        "waste_indicators",
+    ]
+    assert failing == sorted(
+        [("validated/nearest_neighbours", "rows_pass_schema")]
+        + [(f"validated/{s}", "rows_pass_schema") for s in services]
+    )
     assert (
         checks[("validated/nearest_neighbours", "rows_pass_schema")].metadata["rejected_rows"].value
         == 2
@@ -127,7 +138,13 @@ def test_raw_row_counts_match_the_files(real, csv_records, rs_sheets, xlsx_cells
     last_row = max(r for r, _ in ct)
     expected[CT_XLSX] = (last_row - 6) * len(quarters)
 
-    loaded = dict(real.query("SELECT source_path, row_count FROM raw.loads"))
+    # The .ods workbooks (one of them read as two sources) are counted from the files in
+    # tests/test_services_real_data.py.
+    loaded = dict(
+        real.query(
+            "SELECT source_path, row_count FROM raw.loads WHERE source_path NOT LIKE '%.ods'"
+        )
+    )
     assert loaded == expected
     # As SOURCES.md describes them.
     assert expected[REGISTER_CSV] == 470

@@ -30,3 +30,23 @@ STAGING_SPECS: dict[str, StagingSpec] = {
     "best_value_notices": BEST_VALUE_NOTICES,
     "exceptional_financial_support": EXCEPTIONAL_FINANCIAL_SUPPORT,
 }
+
+# Service outcomes (waste, roads, adult skills, children's services): appended, not interleaved,
+# so parallel work on this registry merges cleanly.
+from checks.schemas.services import (  # noqa: E402
+    ADULT_SKILLS,
+    OFSTED_CHILDREN_SERVICES_MI,
+    OFSTED_ILACS,
+    ROAD_CONDITION_A_ROADS,
+    ROAD_CONDITION_B_C_ROADS,
+    WASTE_INDICATORS,
+)
+
+STAGING_SPECS |= {
+    "waste_indicators": WASTE_INDICATORS,
+    "road_condition_a_roads": ROAD_CONDITION_A_ROADS,
+    "road_condition_b_c_roads": ROAD_CONDITION_B_C_ROADS,
+    "adult_skills": ADULT_SKILLS,
+    "ofsted_ilacs": OFSTED_ILACS,
+    "ofsted_children_services_mi": OFSTED_CHILDREN_SERVICES_MI,
+}

@@ -36,7 +36,7 @@ SELECT
     s.contribution,
     s.source_path,
     s.source_row_number,
-    cite.source_url,
+    coalesce(s.source_url, cite.source_url) AS source_url,
     cite.exact_phrase
 FROM scores.indicator_scores AS s
 JOIN briefing_indicator_catalogue AS c ON c.indicator_id = s.indicator_id

@@ -39,6 +39,7 @@ evaluated AS (
         v.published_date,
         v.source_path,
         v.source_row_number,
+        v.source_url,
         CASE
             WHEN v.council_code IS NULL AND c.method = 'event' THEN 'no finding recorded'
             WHEN v.council_code IS NULL THEN 'no data'
@@ -314,5 +315,6 @@ SELECT
     CASE WHEN is_flagged THEN coalesce(raw_severity, 1.0) ELSE 0.0 END AS severity,
     CASE WHEN is_flagged THEN weight * coalesce(raw_severity, 1.0) ELSE 0.0 END AS contribution,
     source_path,
-    source_row_number
+    source_row_number,
+    source_url
 FROM flagged;

@@ -33,7 +33,8 @@ SELECT
     s.published_date,
     s.source_path,
     s.source_row_number,
-    cite.source_url
+    -- Indicator rows cite their own page (an Ofsted report); register rows through citations.
+    coalesce(s.source_url, cite.source_url) AS source_url
 FROM scores.indicator_scores AS s
 JOIN indicator_catalogue AS c ON c.indicator_id = s.indicator_id
 JOIN validated.council_register AS r ON r.gss_code = s.council_code
