@@ -29,8 +29,9 @@ MI = SERVICE_PATHS["ofsted_mi"]
 ILACS = SERVICE_PATHS["ilacs"]
 SKILLS = "sources/service_outcomes/further-education-and-skills-participation.csv"
 NAME_REASON = (
-    "council name missing, or it matches no council (or more than one) in the register's "
-    "names and name lookup"
+    "council name missing, or it matches no council (or more than one, and the row's date does "
+    "not say which) in the register's names and name lookup, exactly nor once 'Council', "
+    "'Borough of' and the like are set aside"
 )
 ENDED = "the year has ended by the day the file was loaded"
 # About a minute for the twenty cases on two cores: each re-materialises its source.

@@ -278,12 +278,19 @@ def test_a_report_without_an_overall_grade_is_a_state_not_a_grade(real: Run) -> 
         assert row["value"] is None and not row["flagged"]
 
 
-def test_unmatched_names_are_quarantined_not_dropped(real: Run) -> None:
+def test_every_ilacs_council_name_is_matched(real: Run) -> None:
     rejected = real.frame(
         "SELECT DISTINCT failure_value FROM validated.quarantine "
         "WHERE source_id = 'ofsted_ilacs' AND column_name = 'council_name'"
     )
-    assert rejected.get_column("failure_value").to_list() == ["london corporation"]
+    assert rejected.is_empty()
+    # "london corporation" (URN 80450) is the City of London Corporation, matched once the
+    # register's "City of London Corporation" loses its generic "City of".
+    matched = real.frame(
+        "SELECT DISTINCT council_code FROM validated.ofsted_ilacs "
+        "WHERE source_council_code = 'london corporation'"
+    )
+    assert matched.rows() == [("E09000001",)]
 
 
 # --------------------------------------------------------------------------------------------
