@@ -3,6 +3,7 @@
 from checks.schemas.audit import AUDIT_FINDINGS, PEER_CHALLENGES
 from checks.schemas.data_explorer import DATA_EXPLORER_METRICS
 from checks.schemas.finance import COUNCIL_TAX_RECEIPTS, REVENUE_OUTTURN
+from checks.schemas.finance_metrics import CORE_SPENDING_POWER, LA_FINANCE_METRICS
 from checks.schemas.known_cases import INTERVENTIONS, SECTION114_NOTICES
 from checks.schemas.notes import NOTES
 from checks.schemas.peers import NEAREST_NEIGHBOURS
@@ -22,4 +23,6 @@ STAGING_SPECS: dict[str, StagingSpec] = {
     "audit_findings": AUDIT_FINDINGS,
     "peer_challenges": PEER_CHALLENGES,
     "analyst_notes": NOTES,
+    "la_finance_metrics": LA_FINANCE_METRICS,
+    "core_spending_power": CORE_SPENDING_POWER,
 }
