@@ -351,7 +351,8 @@ def read_xlsx_table(path: Path, spec: SourceSpec, file: FileSpec) -> pl.DataFram
 
         workbook = fastexcel.read_excel(payload)
     except Exception as error:  # fastexcel raises its own error types for corrupt workbooks
-        raise SourceFileError(path, f"not a readable .xlsx or .xls workbook: {error}") from error
+        kind = ".xls" if path.suffix.lower() == ".xls" else ".xlsx"
+        raise SourceFileError(path, f"not a readable {kind} workbook: {error}") from error
     for sheet_name in (file.sheet, *file.beside_sheets):
         if sheet_name not in workbook.sheet_names:
             raise SourceFileError(
