@@ -572,7 +572,11 @@ def read_json_table(path: Path, spec: SourceSpec, file: FileSpec) -> pl.DataFram
         )
     repeated = sorted({h for h in header if header.count(h) > 1})
     if repeated:
-        raise SourceFileError(path, f"the header names {repeated} more than once")
+        raise SourceFileError(
+            path,
+            f"the first row of {spec.json_table.rows!r} names {repeated} more than once: "
+            "it is not a header (is the header row missing?)",
+        )
     for number, record in enumerate(rows[1:], start=2):
         if len(record) != len(header):
             raise SourceFileError(
