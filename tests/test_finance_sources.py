@@ -198,7 +198,8 @@ def test_every_row_of_an_old_workbook_is_accounted_for(real, period):
     assert loaded == len(table)
     assert valid + quarantined == loaded
     # Principal councils (classes L, MD, UA, SC, SD) are the ones kept.
-    principal = sum(1 for r in table if (r[3] or "").strip() in {"L", "MD", "UA", "SC", "SD"})
+    klass = cells[5].index("Class")  # 2014-15 adds ONS code and region columns before it
+    principal = sum(1 for r in table if (r[klass] or "").strip() in {"L", "MD", "UA", "SC", "SD"})
     rejected = real.scalar(
         "SELECT count(DISTINCT source_row_number) FROM validated.quarantine "
         "WHERE source_id = 'revenue_outturn' AND source_path = ? AND disposition = 'rejected'",
@@ -218,13 +219,14 @@ def test_old_workbooks_reject_exactly_their_negative_general_balances(real):
             ("(2)", "end", f"Financial reserves levels at 31 March {first_year + 1}"),
         ):
             cells = _old_rs_cells(real, period, tab)
+            klass = cells[5].index("Class")
             for kind, header in (
                 ("earmarked", "Other earmarked financial reserves level"),
                 ("unallocated", "Unallocated financial reserves level"),
             ):
                 column = _block(cells, label, header)
                 for i, r in enumerate(cells[6:], start=7):
-                    principal = (r[3] or "").strip() in {"L", "MD", "UA", "SC", "SD"}
+                    principal = (r[klass] or "").strip() in {"L", "MD", "UA", "SC", "SD"}
                     if principal and r[column] and float(r[column]) < 0:
                         expected.add((file.path, i, f"{kind}_reserves_{when}"))
     got = {
