@@ -40,7 +40,8 @@ measured AS (
         m.previous_value,
         m.needs,
         m.origin,
-        m.base
+        m.base,
+        m.reported
     FROM years AS y,
     LATERAL (
         VALUES
@@ -49,49 +50,56 @@ measured AS (
              100 * y.gross_borrowing_1y / nullif(y.nre_1y, 0),
              y.gross_borrowing IS NOT NULL AND coalesce(y.spending_ok, false),
              y.gross_borrowing_origin,
-             'spending'),
+             'spending',
+             y.gross_borrowing IS NOT NULL AND y.nre IS NOT NULL),
             -- The Data Explorer's own debt measure. Spending power here leaves out some
             -- social care grants, so upper-tier ratios are somewhat high (METHOD.md).
             ('external_borrowing_pct_csp',
              100 * y.gross_borrowing / nullif(y.csp, 0),
              100 * y.gross_borrowing_1y / nullif(y.csp_1y, 0),
              y.gross_borrowing IS NOT NULL AND y.csp > 0,
-             CASE WHEN y.csp IS NOT NULL THEN y.gross_borrowing_origin END,
-             'spending power'),
+             CASE WHEN y.csp_origin IS NOT NULL THEN y.gross_borrowing_origin END,
+             'spending power',
+             y.gross_borrowing IS NOT NULL AND y.csp IS NOT NULL),
             ('cfr_pct_nre',
              100 * y.cfr / nullif(y.nre, 0),
              100 * y.cfr_1y / nullif(y.nre_1y, 0),
              y.cfr IS NOT NULL AND coalesce(y.spending_ok, false),
              y.cfr_origin,
-             'spending'),
+             'spending',
+             y.cfr IS NOT NULL AND y.nre IS NOT NULL),
             ('borrowing_growth_1y_pts_nre',
              100 * (y.gross_borrowing - y.gross_borrowing_1y) / nullif(y.nre, 0),
              NULL,
              y.gross_borrowing IS NOT NULL AND y.gross_borrowing_1y IS NOT NULL
                  AND coalesce(y.spending_ok, false),
              y.gross_borrowing_origin,
-             'spending'),
+             'spending',
+             y.gross_borrowing IS NOT NULL AND y.nre IS NOT NULL),
             ('borrowing_growth_3y_pts_nre',
              100 * (y.gross_borrowing - y.gross_borrowing_3y) / nullif(y.nre, 0),
              NULL,
              y.gross_borrowing IS NOT NULL AND y.gross_borrowing_3y IS NOT NULL
                  AND coalesce(y.spending_ok, false),
              y.gross_borrowing_origin,
-             'spending'),
+             'spending',
+             y.gross_borrowing IS NOT NULL AND y.nre IS NOT NULL),
             ('debt_servicing_pct_nre',
              100 * (y.mrp + y.interest) / nullif(y.nre, 0),
              100 * (y.mrp_1y + y.interest_1y) / nullif(y.nre_1y, 0),
              y.mrp IS NOT NULL AND y.interest IS NOT NULL AND coalesce(y.spending_ok, false),
-             CASE WHEN y.interest IS NOT NULL THEN y.mrp_origin END,
-             'spending'),
+             CASE WHEN y.interest_origin IS NOT NULL THEN y.mrp_origin END,
+             'spending',
+             y.mrp IS NOT NULL AND y.interest IS NOT NULL AND y.nre IS NOT NULL),
             -- Context only: treasury investments per £ of borrowing (liquidity, or borrowing
             -- in advance of need: the direction of risk depends on why).
             ('investments_to_borrowing',
              y.investments / nullif(y.gross_borrowing, 0),
              y.investments_1y / nullif(y.gross_borrowing_1y, 0),
              y.investments IS NOT NULL AND y.gross_borrowing > 0,
-             CASE WHEN y.gross_borrowing IS NOT NULL THEN y.investments_origin END,
-             'zero base'),
+             CASE WHEN y.gross_borrowing_origin IS NOT NULL THEN y.investments_origin END,
+             'zero base',
+             y.investments IS NOT NULL AND y.gross_borrowing IS NOT NULL),
             -- Refinancing risk: the share of borrowing due within a year. Only where borrowing
             -- is at least 10% of NRE: the mix of a token loan says nothing.
             ('short_term_borrowing_share',
@@ -99,9 +107,10 @@ measured AS (
              100 * y.short_term_loans_1y / nullif(y.gross_borrowing_1y, 0),
              y.short_term_loans IS NOT NULL AND y.gross_borrowing > 0
                  AND coalesce(y.spending_ok, false) AND y.gross_borrowing >= 0.1 * y.nre,
-             CASE WHEN y.gross_borrowing IS NOT NULL THEN y.short_term_loans_origin END,
-             'little borrowing')
-    ) AS m(indicator_id, value, previous_value, needs, origin, base)
+             CASE WHEN y.gross_borrowing_origin IS NOT NULL THEN y.short_term_loans_origin END,
+             'little borrowing',
+             y.short_term_loans IS NOT NULL AND y.gross_borrowing IS NOT NULL AND y.nre IS NOT NULL)
+    ) AS m(indicator_id, value, previous_value, needs, origin, base, reported)
 ),
 chosen AS (
     SELECT *
@@ -121,7 +130,7 @@ SELECT
     CASE WHEN needs THEN value END AS value,
     CASE
         WHEN needs THEN 'reported'
-        WHEN origin IS NULL THEN 'not reported'
+        WHEN origin IS NULL OR NOT reported THEN 'not reported'
         WHEN base IN ('spending', 'little borrowing') AND NOT coalesce(spending_ok, false)
             THEN 'not computable (spending not positive or under £1m)'
         WHEN base = 'little borrowing' THEN 'not computable (borrowing under 10% of spending)'

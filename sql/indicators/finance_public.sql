@@ -1,5 +1,6 @@
 -- The finance series (finance_years.sql) as it stood at each as-of date: per council, year and
--- measure, the most preferred source public by then; one row per quarter, council and year,
+-- measure, the most preferred source public by then that gives a figure (or, if none gives
+-- one, the most preferred that reports the measure as empty); one row per quarter, council and year,
 -- each measure with the source row it came from (for the flag's lineage). A table, not a
 -- view: the indicators join it to itself for the years before.
 -- Input: as_of_dates(quarter, as_of_date), finance_years. Output: view finance_public.
@@ -10,7 +11,7 @@ WITH chosen AS (
     JOIN finance_years AS f ON f.published_date <= q.as_of_date
     QUALIFY row_number() OVER (
         PARTITION BY q.quarter, f.council_code, f.year_start, f.measure
-        ORDER BY f.precedence, f.published_date DESC
+        ORDER BY f.value IS NULL, f.precedence, f.published_date DESC
     ) = 1
 ),
 with_lineage AS (

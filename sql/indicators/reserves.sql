@@ -37,7 +37,8 @@ measured AS (
         m.previous_value,
         m.needs,
         m.origin,
-        m.base
+        m.base,
+        m.reported
     FROM years AS y,
     LATERAL (
         VALUES
@@ -46,37 +47,43 @@ measured AS (
              100 * y.unallocated_1y / nullif(y.nre_1y, 0),
              y.unallocated IS NOT NULL AND y.nre > 0,
              y.unallocated_origin,
-             'zero base'),
+             'zero base',
+             y.unallocated IS NOT NULL),
             ('earmarked_reserves_pct_nre',
              100 * y.earmarked / nullif(y.nre, 0),
              100 * y.earmarked_1y / nullif(y.nre_1y, 0),
              y.earmarked IS NOT NULL AND y.nre > 0,
              y.earmarked_origin,
-             'zero base'),
+             'zero base',
+             y.earmarked IS NOT NULL),
             ('unallocated_reserves_change_1y',
              100 * (y.unallocated - y.unallocated_1y) / nullif(y.unallocated_1y, 0),
              NULL,
              y.unallocated IS NOT NULL AND y.unallocated_1y > 0,
              y.unallocated_origin,
-             'zero base'),
+             'zero base',
+             y.unallocated IS NOT NULL),
             ('unallocated_reserves_change_2y',
              100 * (y.unallocated - y.unallocated_2y) / nullif(y.unallocated_2y, 0),
              NULL,
              y.unallocated IS NOT NULL AND y.unallocated_2y > 0,
              y.unallocated_origin,
-             'zero base'),
+             'zero base',
+             y.unallocated IS NOT NULL),
             ('earmarked_reserves_change_1y',
              100 * (y.earmarked - y.earmarked_1y) / nullif(y.earmarked_1y, 0),
              NULL,
              y.earmarked IS NOT NULL AND y.earmarked_1y > 0,
              y.earmarked_origin,
-             'zero base'),
+             'zero base',
+             y.earmarked IS NOT NULL),
             ('earmarked_reserves_change_2y',
              100 * (y.earmarked - y.earmarked_2y) / nullif(y.earmarked_2y, 0),
              NULL,
              y.earmarked IS NOT NULL AND y.earmarked_2y > 0,
              y.earmarked_origin,
-             'zero base'),
+             'zero base',
+             y.earmarked IS NOT NULL),
             -- Not drawing on usable reserves at all counts as 99 years: no risk from this measure.
             ('years_of_reserves_left',
              CASE
@@ -88,7 +95,8 @@ measured AS (
              y.unallocated IS NOT NULL AND y.earmarked IS NOT NULL
                  AND y.unallocated_start IS NOT NULL AND y.earmarked_start IS NOT NULL,
              y.unallocated_origin,
-             'zero base'),
+             'zero base',
+             y.unallocated IS NOT NULL AND y.earmarked IS NOT NULL),
             -- Total usable reserves (all four kinds; the only reserves figure after 2017-18).
             -- A council spending under £1m net (a commercial district whose income nets its
             -- spending off) has no meaningful ratio to its spending: not computable.
@@ -97,7 +105,8 @@ measured AS (
              100 * y.usable_reserves_1y / nullif(y.nre_1y, 0),
              y.usable_reserves IS NOT NULL AND y.nre >= 1000,
              y.usable_reserves_origin,
-             'spending'),
+             'spending',
+             y.usable_reserves IS NOT NULL AND y.nre IS NOT NULL),
             -- Change in points of this year's spending, not a percentage change of a balance
             -- that can be near zero.
             ('usable_reserves_change_1y_pts_nre',
@@ -105,8 +114,9 @@ measured AS (
              NULL,
              y.usable_reserves IS NOT NULL AND y.usable_reserves_1y IS NOT NULL AND y.nre >= 1000,
              y.usable_reserves_origin,
-             'spending')
-    ) AS m(indicator_id, value, previous_value, needs, origin, base)
+             'spending',
+             y.usable_reserves IS NOT NULL AND y.nre IS NOT NULL)
+    ) AS m(indicator_id, value, previous_value, needs, origin, base, reported)
 ),
 chosen AS (
     SELECT *
@@ -126,7 +136,7 @@ SELECT
     CASE WHEN needs THEN value END AS value,
     CASE
         WHEN needs THEN 'reported'
-        WHEN origin IS NULL THEN 'not reported'
+        WHEN origin IS NULL OR NOT reported THEN 'not reported'
         WHEN base = 'spending' AND coalesce(nre, 0) < 1000 THEN 'not computable (spending not positive or under £1m)'
         ELSE 'not computable (missing or zero base)'
     END AS value_state,
