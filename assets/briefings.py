@@ -89,6 +89,12 @@ STATE_WORDS = {
     "no finding recorded": "No finding recorded: the register holds nothing for this council. "
     "The register may be incomplete, so this is not evidence that there is nothing to find.",
     "not reported": "Not reported: the source shows no figure for this council.",
+    "not computable (spending not positive or under £1m)": "Not computable: the council's net "
+    "revenue expenditure that year was negative, nil or under £1m (a council whose commercial "
+    "income nets off its spending), so a ratio to it would mean nothing.",
+    "not computable (borrowing under 10% of spending)": "Not computable: the council's "
+    "borrowing is under a tenth of its net revenue expenditure, too little for its mix of "
+    "short- and long-term loans to matter.",
 }
 PEER_GROUP_WORDS = {
     "county": "county councils",
@@ -167,9 +173,21 @@ def _source_specs() -> dict[str, Any]:
     return dict(load_catalogue())
 
 
+def _source_of_path(source_path: str | None) -> str | None:
+    """The catalogue source that lists this file, if any."""
+    if not source_path:
+        return None
+    for source_id, spec in _source_specs().items():
+        if any(f.path == source_path for f in spec.files):
+            return source_id
+    return None
+
+
 def source_words(row: dict[str, Any]) -> str:
-    """'Revenue Outturn summary, row 9 of RS_2017-18_data_by_LA_PRENOV.xlsx'."""
-    words = source_title(row["source"])
+    """'Revenue Outturn summary, row 9 of RS_2017-18_data_by_LA_PRENOV.xlsx'. An indicator
+    read from the council-year finance series names the source of the file its row came from,
+    which may not be the catalogue's first source for it."""
+    words = source_title(_source_of_path(row.get("source_path")) or row["source"])
     if row.get("source_path"):
         name = Path(row["source_path"]).name
         if row.get("source_row_number") is not None:

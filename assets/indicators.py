@@ -32,6 +32,8 @@ VALIDATED += [
         "adult_skills",
         "ofsted_ilacs",
         "ofsted_children_services_mi",
+        "la_finance_metrics",
+        "core_spending_power",
     )
 ]
 
@@ -86,6 +88,9 @@ def indicator_values(
     frames: list[pl.DataFrame] = []
     with warehouse.connect() as connection:
         register_context(connection, quarters, catalogue)
+        # The council-year finance series the reserves and debt indicators read.
+        connection.execute(load_sql("indicators/finance_years"))
+        connection.execute(load_sql("indicators/finance_public"))
         for sql_file in catalogue.sql_files:
             context.log.info(f"computing {sql_file} for {quarters.height} quarter(s)")
             frames.append(query_frame(connection, load_sql(sql_file.removesuffix(".sql"))))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import hashlib
 import io
 import json
 import re
@@ -118,10 +119,17 @@ def _shape(
 
     if spec.stop_at_blank:
         stop_col = matched[spec.stop_at_blank]
-        blank = frame.select(column(stop_col).is_null().arg_true().first()).item()
+        # Blank rows between the header and the first record are layout (the older Revenue
+        # Outturn workbooks leave one); the table ends at the first blank after a record.
+        key = column(stop_col)
+        blank = frame.select(
+            (key.is_null() & key.is_not_null().cum_max()).arg_true().first()
+        ).item()
         if blank is not None:
             _refuse_a_table_cut_short(path, spec, matched, frame.slice(blank))
             frame = frame.head(blank)
+    if spec.stop_at_blank:
+        frame = frame.filter(column(matched[spec.stop_at_blank]).is_not_null().cum_max())
     value_headers: list[str] = []
     if spec.unpivot is not None:
         pattern = re.compile(spec.unpivot.header_pattern, re.IGNORECASE)
@@ -324,23 +332,43 @@ def scan_csv_table(path: Path, spec: SourceSpec, file: FileSpec) -> pl.LazyFrame
 
 
 def read_xlsx_table(path: Path, spec: SourceSpec, file: FileSpec) -> pl.DataFrame:
-    if not path.stat().st_size:
+    """A table on one sheet of a workbook (.xlsx, or the older .xls: the format is read from
+    the file's content, not its name), optionally continued on further sheets."""
+    payload = path.read_bytes()
+    if not payload:
         raise SourceFileError(path, "file is empty")
     if file.sheet is None:
         raise SourceFileError(path, "the catalogue names no sheet for this workbook")
+    if payload.lstrip()[:1] == b"<":
+        # The department's site, and proxies, have served web pages under a .xls name.
+        raise SourceFileError(
+            path,
+            "not a readable workbook: the file is HTML or XML text (a web page saved under a "
+            "spreadsheet name?), not an Excel workbook",
+        )
     try:
         import fastexcel
 
-        workbook = fastexcel.read_excel(path)
+        workbook = fastexcel.read_excel(payload)
     except Exception as error:  # fastexcel raises its own error types for corrupt workbooks
         kind = path.suffix.lower() or "spreadsheet"
         raise SourceFileError(path, f"not a readable {kind} workbook: {error}") from error
-    if file.sheet not in workbook.sheet_names:
-        raise SourceFileError(
-            path, f"sheet {file.sheet!r} not found; the workbook has {workbook.sheet_names}"
-        )
-    sheet = workbook.load_sheet(
-        file.sheet,
+    for sheet_name in (file.sheet, *file.beside_sheets):
+        if sheet_name not in workbook.sheet_names:
+            raise SourceFileError(
+                path, f"sheet {sheet_name!r} not found; the workbook has {workbook.sheet_names}"
+            )
+    frame = _load_sheet(workbook, file.sheet, file)
+    for sheet_name in file.beside_sheets:
+        other = _load_sheet(workbook, sheet_name, file)
+        frame = _beside(path, frame, file.sheet, other, sheet_name, file.header_row + 1)
+    # fastexcel names blank headers __UNNAMED__n; they are still kept, in `extra`.
+    return _shape(path, spec, frame, first_row_number=file.header_row + 1)
+
+
+def _load_sheet(workbook: object, sheet_name: str, file: FileSpec) -> pl.DataFrame:
+    sheet = workbook.load_sheet(  # type: ignore[attr-defined]
+        sheet_name,
         header_row=file.header_row - 1,
         dtypes="string",
         skip_rows=0,
@@ -350,8 +378,69 @@ def read_xlsx_table(path: Path, spec: SourceSpec, file: FileSpec) -> pl.DataFram
     assert isinstance(frame, pl.DataFrame)
     if errors is not None:
         frame = _with_formula_errors(frame, errors.errors)
-    # fastexcel names blank headers __UNNAMED__n; they are still kept, in `extra`.
-    return _shape(path, spec, frame, first_row_number=file.header_row + 1)
+    if file.group_header_row is not None:
+        frame = _with_group_labels(workbook, sheet_name, file, frame)
+    return frame
+
+
+def _with_group_labels(
+    workbook: object, sheet_name: str, file: FileSpec, frame: pl.DataFrame
+) -> pl.DataFrame:
+    """Headers as "<block label>: <header>", the block label being the last one written in
+    the group header row at or left of the column (a merged cell keeps its text in its first
+    cell). Columns left of the first label keep their header as it is."""
+    assert file.group_header_row is not None
+    top = workbook.load_sheet(  # type: ignore[attr-defined]
+        sheet_name, header_row=None, n_rows=file.header_row, dtypes="string"
+    ).to_polars()
+    labels = top.row(file.group_header_row - 1) if top.height >= file.group_header_row else ()
+    headers = top.row(file.header_row - 1) if top.height >= file.header_row else ()
+    names: list[str] = []
+    label: str | None = None
+    for index, name in enumerate(frame.columns):
+        cell = labels[index] if index < len(labels) else None
+        if cell is not None and str(cell).strip():
+            label = " ".join(str(cell).split())
+        header = headers[index] if index < len(headers) else None
+        text = " ".join(str(header).split()) if header is not None and str(header).strip() else None
+        new = f"{label}: {text}" if label is not None and text is not None else name
+        while new in names:
+            new = f"{new} (again)"
+        names.append(new)
+    return frame.rename(dict(zip(frame.columns, names, strict=True)))
+
+
+def _beside(
+    path: Path,
+    frame: pl.DataFrame,
+    sheet: str,
+    other: pl.DataFrame,
+    other_sheet: str,
+    first_row_number: int,
+) -> pl.DataFrame:
+    """The columns of `other` (a further tab of the same table) that `frame` lacks, added
+    beside it row for row. The tabs must list the same bodies in the same order: the first
+    column (the key) is compared on every row of the table, and a tab out of line is refused."""
+    key, other_key = frame.columns[0], other.columns[0]
+    mine = frame.get_column(key)
+    theirs = other.get_column(other_key)
+    if theirs.len() < mine.len():
+        theirs = theirs.extend(pl.Series([None] * (mine.len() - theirs.len()), dtype=pl.String))
+    theirs = theirs.head(mine.len())
+    differs = (mine.fill_null("") != theirs.fill_null("")) & mine.is_not_null()
+    if differs.any():
+        index = int(differs.arg_true()[0])
+        raise SourceFileError(
+            path,
+            f"sheets {sheet!r} and {other_sheet!r} do not line up: on row "
+            f"{first_row_number + index}, {key!r} is {mine[index]!r} in the first and "
+            f"{theirs[index]!r} in the second",
+        )
+    added = [c for c in other.columns if c not in frame.columns and not c.startswith("__UNNAMED")]
+    rows = other.select(added).head(frame.height)
+    if rows.height < frame.height:
+        rows = pl.concat([rows, pl.DataFrame(schema=rows.schema).clear(frame.height - rows.height)])
+    return pl.concat([frame, rows], how="horizontal")
 
 
 # Calamine's names for a cell holding a formula error, and the text Excel shows for it.
@@ -441,12 +530,109 @@ def _plain(value: object) -> object:
     return value
 
 
+def _at(document: object, dotted: str) -> object:
+    """The value at a dotted path (data.values) of a parsed JSON document; KeyError if absent."""
+    value = document
+    for part in dotted.split("."):
+        if not isinstance(value, dict) or part not in value:
+            raise KeyError(dotted)
+        value = value[part]
+    return value
+
+
+def read_json_table(path: Path, spec: SourceSpec, file: FileSpec) -> pl.DataFrame:
+    """A table inside a JSON document: a list of rows at `json_table.rows`, the first row its
+    header, every cell a string (numbers are kept as the text JSON gives them). Where the
+    document carries the MD5 of the compact JSON of the rows (`json_table.md5`), a file whose
+    rows do not hash to it is not whole, and is refused."""
+    assert spec.json_table is not None
+    text = _decode_text(path, path.read_bytes())
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise SourceFileError(
+            path, f"not valid JSON: {error.msg} at line {error.lineno}"
+        ) from error
+    except RecursionError as error:
+        raise SourceFileError(path, "not valid JSON: nested too deeply") from error
+    try:
+        rows = _at(document, spec.json_table.rows)
+    except KeyError:
+        raise SourceFileError(path, f"no table at {spec.json_table.rows!r}") from None
+    if not isinstance(rows, list) or not rows or not all(isinstance(r, list) for r in rows):
+        raise SourceFileError(
+            path, f"{spec.json_table.rows!r} is not a list of rows (a header row, then records)"
+        )
+    if spec.json_table.md5 is not None:
+        _check_md5(path, rows, document, spec.json_table.rows, spec.json_table.md5)
+    header = rows[0]
+    if not all(isinstance(h, str) and h.strip() for h in header):
+        raise SourceFileError(
+            path, f"the first row of {spec.json_table.rows!r} is not a header of names: {header}"
+        )
+    repeated = sorted({h for h in header if header.count(h) > 1})
+    if repeated:
+        raise SourceFileError(
+            path,
+            f"the first row of {spec.json_table.rows!r} names {repeated} more than once: "
+            "it is not a header (is the header row missing?)",
+        )
+    for number, record in enumerate(rows[1:], start=2):
+        if len(record) != len(header):
+            raise SourceFileError(
+                path,
+                f"row {number} of {spec.json_table.rows!r} has {len(record)} of the header's "
+                f"{len(header)} cells: the file may be cut short, or the row is broken",
+            )
+        if any(isinstance(cell, (list, dict)) for cell in record):
+            raise SourceFileError(
+                path, f"row {number} of {spec.json_table.rows!r} holds a list or object in a cell"
+            )
+    columns = {
+        name: [None if r[i] is None else _cell_text(r[i]) for r in rows[1:]]
+        for i, name in enumerate(header)
+    }
+    frame = pl.DataFrame(columns, schema={name: pl.String for name in header})
+    # Rows are numbered as entries of the list: the header is entry 1.
+    return _shape(path, spec, frame, first_row_number=2)
+
+
+def _cell_text(cell: object) -> str:
+    if isinstance(cell, bool):
+        return "true" if cell else "false"
+    return str(cell)
+
+
+def _check_md5(path: Path, rows: list, document: object, rows_at: str, md5_at: str) -> None:
+    try:
+        stated = _at(document, md5_at)
+    except KeyError:
+        raise SourceFileError(
+            path, f"no checksum at {md5_at!r}: cannot tell whether the file is whole"
+        ) from None
+    # The publisher hashes the compact JSON of the rows; both escapings of non-ASCII text are
+    # tried, as the publisher's serialiser is not documented.
+    digests = {
+        hashlib.md5(
+            json.dumps(rows, separators=(",", ":"), ensure_ascii=ascii_only).encode("utf-8")
+        ).hexdigest()
+        for ascii_only in (False, True)
+    }
+    if str(stated).strip().lower() not in digests:
+        raise SourceFileError(
+            path,
+            f"the file is not whole: the MD5 of {rows_at!r} is {sorted(digests)[0]} but "
+            f"{md5_at!r} says {stated!r} (rows lost, added or changed since publication)",
+        )
+
+
 Reader = Callable[[Path, SourceSpec, FileSpec], pl.DataFrame]
 
 READERS: dict[str, Reader] = {
     "csv_table": read_csv_table,
     "xlsx_table": read_xlsx_table,
     "json_neighbours": read_json_neighbours,
+    "json_table": read_json_table,
 }
 
 

@@ -113,6 +113,11 @@ class StagingSpec:
     council_code: CouncilCodeRule | None = None
     derive: Callable[[pl.DataFrame], pl.DataFrame] | None = None
     output_columns: list[str] | None = None
+    # Cells that this source uses to say "not reported" (a state, never a number), beyond
+    # NOT_AVAILABLE_MARKERS: e.g. a compilation that copies #N/A or #VALUE! for a return that
+    # was not made. In the parsed columns they become empty, and the names of the columns
+    # that held one are listed in `not_reported_columns`.
+    not_reported_markers: tuple[str, ...] = ()
 
 
 @dataclass
@@ -234,6 +239,26 @@ def _parse(frame: pl.DataFrame, spec: StagingSpec, source_id: str) -> tuple[pl.D
     kept = kept.with_columns([pl.col(f"__parsed_{c}").alias(c) for c in spec.parse])
     helpers = [f"__{kind}_{c}" for c in spec.parse for kind in ("parsed", "failed")]
     return kept.drop(helpers), failures
+
+
+def _mark_not_reported(frame: pl.DataFrame, spec: StagingSpec) -> pl.DataFrame:
+    """Empty the parsed columns' "not reported" cells and list, per row, which columns held
+    one (comma-separated, in `not_reported_columns`; null when none)."""
+    markers = [m.lower() for m in spec.not_reported_markers]
+    flags = {
+        c: pl.col(c).str.strip_chars().str.to_lowercase().is_in(markers).fill_null(False)
+        for c in spec.parse
+    }
+    listed = pl.concat_list(
+        [pl.when(flag).then(pl.lit(c)).otherwise(pl.lit(None)) for c, flag in flags.items()]
+    ).list.drop_nulls()
+    return frame.with_columns(
+        pl.when(listed.list.len() > 0)
+        .then(listed.list.join(","))
+        .otherwise(pl.lit(None, dtype=pl.String))
+        .alias("not_reported_columns"),
+        *[pl.when(flag).then(None).otherwise(pl.col(c)).alias(c) for c, flag in flags.items()],
+    )
 
 
 def _unambiguous(code_map: pl.DataFrame) -> pl.DataFrame:
@@ -607,6 +632,8 @@ def stage_rows(
                 )
             )
         frame = frame.filter(spec.scope.keep.fill_null(False))
+    if spec.not_reported_markers:
+        frame = _mark_not_reported(frame, spec)
     frame, parse_failures = _parse(frame, spec, source_id)
     failures += parse_failures
     if spec.council_code is not None:

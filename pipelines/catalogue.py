@@ -17,7 +17,7 @@ import yaml
 
 CATALOGUE_PATH = Path(__file__).with_name("sources.yaml")
 _IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]*$")
-LAYOUTS = ("csv_table", "xlsx_table", "json_neighbours")
+LAYOUTS = ("csv_table", "xlsx_table", "json_neighbours", "json_table")
 
 
 class CatalogueError(ValueError):
@@ -35,6 +35,13 @@ class FileSpec:
     period: str | None = None
     theme: str | None = None
     published: date | None = None
+    # A row above the header whose labels (one per merged block, written in its first cell)
+    # name the block of columns beneath: "Financial reserves levels at 31 March 2011".
+    # Each header is then read as "<block label>: <header>".
+    group_header_row: int | None = None
+    # Further sheets of the same table, row for row (the department split a wide table over
+    # several tabs): only their columns that the first sheet lacks are added beside it.
+    beside_sheets: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -44,6 +51,14 @@ class UnpivotSpec:
     header_pattern: str
     name_column: str
     value_column: str
+
+
+@dataclass(frozen=True)
+class JsonTableSpec:
+    """A JSON document holding a table as a list of rows, the first row its header."""
+
+    rows: str  # dotted path to the list of rows, e.g. data.values
+    md5: str | None = None  # dotted path to the MD5 of the compact JSON of the rows
 
 
 @dataclass(frozen=True)
@@ -61,6 +76,7 @@ class SourceSpec:
     publication_lag_days: int | None = None
     stop_at_blank: str | None = None
     unpivot: UnpivotSpec | None = None
+    json_table: JsonTableSpec | None = None
 
     @property
     def raw_table(self) -> str:
@@ -98,6 +114,10 @@ def _file_spec(raw: dict[str, Any], where: str) -> FileSpec:
         period=None if raw.get("period") is None else str(raw["period"]),
         theme=raw.get("theme"),
         published=published,
+        group_header_row=None
+        if raw.get("group_header_row") is None
+        else int(raw["group_header_row"]),
+        beside_sheets=tuple(str(s) for s in raw.get("beside_sheets") or ()),
     )
 
 
@@ -115,6 +135,9 @@ def parse_catalogue(document: dict[str, Any]) -> dict[str, SourceSpec]:
         if stop_at_blank is not None and stop_at_blank not in columns:
             raise CatalogueError(f"{where}: stop_at_blank {stop_at_blank!r} names no column")
         unpivot = raw.get("unpivot")
+        json_table = raw.get("json_table")
+        if layout == "json_table" and not (json_table and json_table.get("rows")):
+            raise CatalogueError(f"{where}: a json_table source needs json_table.rows")
         sources[source_id] = SourceSpec(
             id=source_id,
             title=raw.get("title", source_id),
@@ -133,6 +156,9 @@ def parse_catalogue(document: dict[str, Any]) -> dict[str, SourceSpec]:
                 name_column=_identifier(unpivot["name_column"], where),
                 value_column=_identifier(unpivot["value_column"], where),
             ),
+            json_table=None
+            if json_table is None
+            else JsonTableSpec(rows=str(json_table["rows"]), md5=json_table.get("md5")),
         )
     return sources
 

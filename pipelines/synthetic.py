@@ -559,6 +559,8 @@ def write_estate(
     neighbours: dict[str, list[str]] | None = None,
     metrics_per_council: int = len(ASC_METRICS),
     years: int = len(ASC_YEARS),
+    finance_metrics: dict[str, dict[str, dict[str, float | str]]] | None = None,
+    spending_power: dict[str, dict[int, float]] | None = None,
 ) -> None:
     """Write every source the catalogue names, in its real format, under `data_dir`.
 
@@ -566,7 +568,11 @@ def write_estate(
     "earmarked_start", "earmarked_end", "schools_start", ...}}}) and `neighbours` replace the
     generated figures, for tests that need exact numbers. `metrics_per_council` and `years`
     size the Data Explorer file (see the module docstring); the defaults write the seven adult
-    social care metrics for 2015-16 to 2022-23."""
+    social care metrics for 2015-16 to 2022-23. `finance_metrics` ({gss: {"2019-20": {"NRE":
+    ..., "Gross Borrowing": ...}}}, headers of LA_METRICS_HEADER) and `spending_power` ({gss:
+    {2019: £m}}) fill the finance-metrics JSON and core spending power CSV, which are otherwise
+    written with no councils; the 2010-11 to 2014-15 Revenue Outturn workbooks are written
+    with no councils."""
     rng = random.Random(seed)
     sources = data_dir / "sources"
     _write_csv(
@@ -685,6 +691,14 @@ def write_estate(
             "recorded_by",
         ],
         [],
+    )
+    for year, name in OLD_RS_FILES.items():
+        write_old_rs_workbook(sources / "revenue_outturn_2010_2015" / name, year, estate, {})
+    write_la_finance_metrics(
+        sources / "la_finance_metrics" / "la-metrics-data.json", estate, finance_metrics or {}
+    )
+    write_core_spending_power(
+        sources / "core_spending_power" / "CSP_long_201520.csv", estate, spending_power or {}
     )
     _write_csv(
         sources / "registers" / "peer_challenges.csv", REGISTER_HEADERS["peer_challenges"], []
@@ -904,3 +918,186 @@ def write_service_outcomes(
     _write_csv(sources.parent / SERVICE_PATHS["ilacs"], ILACS_HEADER, ilacs)
     for name in SKILLS_FILES:
         _write_csv(sources / "service_outcomes" / name, SKILLS_HEADER, (skills or {}).get(name, []))
+
+
+# ---------------------------------------------------------------------------------------------
+# Finance after 2017-18, core spending power, and the 2010-11 to 2014-15 Revenue Outturn
+# ---------------------------------------------------------------------------------------------
+
+OLD_RS_FILES = {
+    "2010-11": "Revenue_Outturn_Summary__RS__data_2010-11_by_LA_-_27-Nov-2012-v2.xls",
+    "2011-12": "Revenue_Outturn_Summary__RS__data_2011-12_by_LA_-_Revised_28-Nov-2013.xls",
+    "2012-13": "Revenue_Outturn_Summary__RS__data_2012-13_by_LA__Revised__-_18-Feb-2014.xls",
+    "2013-14": "Revenue_Outturn_Summary__RS__data_2013-14_by_LA_-_Revised_28-Jan-2015.xls",
+    "2014-15": "Revenue_Outturn_Summary__RS__data_2014-15_by_LA_-_02-Feb-2016.xls",
+}
+LA_METRICS_HEADER = [
+    "Year",
+    "ONS",
+    "LA Code",
+    "Name",
+    "Status",
+    "Class",
+    "ID",
+    "NRE",
+    "Grants",
+    "Interest",
+    "Reserves",
+    "MRP",
+    "CFR",
+    "Gross Borrowing",
+    "OLTL",
+    "External Debt",
+    "Investments",
+    "Net External Debt",
+    "Operational Boundary",
+    "Authorised Limit",
+    "Short Term Loans",
+    "Loans",
+]
+LA_METRICS_CLASS = {
+    "CTY": "Shire County",
+    "NMD": "Shire District",
+    "UA": "Unitary Authority",
+    "MD": "Met District",
+    "LBO": "London",
+}
+CSP_HEADER = [
+    "ons_code",
+    "authority",
+    "region",
+    "year",
+    "sfa",
+    "under_index",
+    "ct_total",
+    "nhb",
+    "nhb_return",
+    "rsdg",
+    "total_spend",
+]
+
+
+def la_metrics_document(rows: list[list[str]]) -> dict:
+    """The finance-metrics JSON around a table (header row first), with its MD5 as published:
+    of the compact JSON of the rows."""
+    import hashlib
+
+    digest = hashlib.md5(json.dumps(rows, separators=(",", ":")).encode("utf-8")).hexdigest()
+    return {
+        "data": {
+            "metadata": {"colCount": len(rows[0]), "hash": digest, "source": "fictional"},
+            "values": rows,
+        },
+        "key": "la-metrics-data",
+        "success": True,
+    }
+
+
+def write_la_finance_metrics(
+    path: Path, estate: Estate, figures: dict[str, dict[str, dict[str, float | str]]]
+) -> None:
+    """One row per council and year in `figures` ({gss: {"2019-20": {header: value}}}); every
+    cell a string, as published; a header not given is written "0"."""
+    by_code = {c.gss_code: c for c in estate.councils}
+    rows: list[list[str]] = [list(LA_METRICS_HEADER)]
+    for code, years in figures.items():
+        council = by_code[code]
+        for period, values in sorted(years.items()):
+            year_end = f"{int(period[:4]) + 1}03"
+            cells = {
+                "Year": year_end,
+                "ONS": council.gss_code,
+                "LA Code": council.ecode,
+                "Name": council.name,
+                "Status": "Actual",
+                "Class": LA_METRICS_CLASS[council.authority_type],
+                "ID": f"{year_end}{council.ecode}",
+            }
+            rows.append([_cell(values.get(h, cells.get(h, "0"))) for h in LA_METRICS_HEADER])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(la_metrics_document(rows), separators=(",", ":")), "utf-8")
+
+
+def _cell(value: float | str) -> str:
+    """A figure as the compilation writes it: whole numbers without a decimal point."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def write_core_spending_power(
+    path: Path, estate: Estate, totals: dict[str, dict[int, float]]
+) -> None:
+    """Core spending power (£ million) per council and year (2019 = 2019-20); the components
+    are written as the whole total in council tax, which the pipeline does not use."""
+    by_code = {c.gss_code: c for c in estate.councils}
+    _write_csv(
+        path,
+        CSP_HEADER,
+        (
+            [code, by_code[code].name, "SE", year, 0, 0, total, 0, 0, 0, total]
+            for code, years in totals.items()
+            for year, total in sorted(years.items())
+        ),
+    )
+
+
+def write_old_rs_workbook(path: Path, year: str, estate: Estate, values: dict) -> None:
+    """A Revenue Outturn summary in the 2010-11 to 2014-15 layout: tab "(1)" with net revenue
+    expenditure and reserves at 1 April, tab "(2)" with reserves at 31 March, each header under
+    a block label on the row above. `values` as for the later workbooks ({gss: {year: {...}}}).
+    xlsxwriter writes .xlsx only, so the fictional file is an .xlsx under the real .xls name:
+    the reader tells the format from the content."""
+    import xlsxwriter
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    first, second = int(year[:4]), int(year[:4]) + 1
+    book = xlsxwriter.Workbook(str(path), {"constant_memory": True})
+    book.add_worksheet("Front page").write(0, 0, "Fictional Revenue Outturn (test data)")
+    book.add_worksheet(f"RS{year[2:4]} LA drop-down")
+    for tab, when, label in (
+        ("(1)", "start", f"Financial reserves levels at 1 April {first}"),
+        ("(2)", "end", f"Financial reserves levels at 31 March {second}"),
+    ):
+        sheet = book.add_worksheet(f"RS LA Data {year} {tab}")
+        sheet.write(0, 0, f"Revenue Outturn Summary (RS): {year} data")
+        header = [
+            "E-code",
+            "Local authority",
+            None,
+            "Class",
+            "Education services",
+            "NET REVENUE EXPENDITURE (TOTAL OF LINES 800 TO 804)",
+            "Schools reserves level",
+            "Other earmarked financial reserves level",
+            "Unallocated financial reserves level",
+            "Prior Year Adjustments",
+        ]
+        sheet.write(4, 6, label)
+        for column, text in enumerate(header):
+            if text is not None:
+                sheet.write(5, column, text)
+        row = 7  # the real workbooks leave a blank row under the header
+        for council in estate.councils:
+            v = values.get(council.gss_code, {}).get(year)
+            if v is None:
+                continue
+            nre = v.get("nre") if tab == "(1)" else 0
+            cells = [
+                council.ecode,
+                council.name,
+                None,
+                RS_CLASS[council.authority_type],
+                None,
+                nre,
+                v.get(f"schools_{when}"),
+                v.get(f"earmarked_{when}"),
+                v.get(f"unallocated_{when}"),
+                0,
+            ]
+            for column, cell in enumerate(cells):
+                if cell is not None:
+                    sheet.write(row, column, cell)
+            row += 1
+        sheet.write(row + 1, 1, "ENGLAND")
+    book.close()

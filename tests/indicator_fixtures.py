@@ -373,6 +373,8 @@ RESERVES_INDICATORS = [
     "earmarked_reserves_change_1y",
     "earmarked_reserves_change_2y",
     "years_of_reserves_left",
+    "usable_reserves_pct_nre",
+    "usable_reserves_change_1y_pts_nre",
 ]
 
 
@@ -404,7 +406,23 @@ def hand_reserves(code: str, y: int, reserves: dict | None = None) -> dict[str, 
             100 * (em[y + 1] - em[y - 1]) / em[y - 1] if y >= 2 else None
         ),
         "years_of_reserves_left": min(99.0, usable_end / drawn) if drawn > 0 else 99.0,
+        # The hand estate has no schools or public health reserves: total usable reserves
+        # are unallocated + earmarked; the year before ended with this year's start balance.
+        "usable_reserves_pct_nre": 100 * usable_end / nre[y],
+        "usable_reserves_change_1y_pts_nre": (
+            100 * (usable_end - usable_start) / nre[y] if y >= 1 else None
+        ),
     }
+
+
+def scored_kinds_applicable(council_type: str) -> int:
+    """How many peer and absolute indicators of the catalogue apply to a council type (the
+    denominator of coverage)."""
+    return sum(
+        1
+        for entry in catalogue_entries().values()
+        if council_type in entry.get("applies_to", []) and entry["method"] in ("peer", "absolute")
+    )
 
 
 def ct_quarters() -> list[tuple[str, date, date]]:

@@ -87,7 +87,12 @@ def test_catalogue_values_are_typed():
     assert receipts.published == date(2023, 6, 21)
     assert receipts.sheet == "Table_5" and receipts.header_row == 6
     periods = [f.period for f in catalogue["revenue_outturn"].files]
-    assert periods == ["2015-16", "2016-17", "2017-18"]
+    assert periods == [
+        "2015-16",
+        "2016-17",
+        "2017-18",
+        *[f"{y}-{y - 1999}" for y in range(2010, 2015)],
+    ]
     assert catalogue["data_explorer_metrics"].files[0].theme == "adult_social_care"
     assert catalogue["council_register"].files[0].header_row == 1
 

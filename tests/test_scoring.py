@@ -39,6 +39,7 @@ from indicator_fixtures import (
     judge_peer,
     read_asc,
     row,
+    scored_kinds_applicable,
     write_hand_estate,
 )
 
@@ -230,7 +231,7 @@ def test_every_district_indicator_by_hand(
             assert got["value"] == pytest.approx(values[code])
             assert_scored_as(got, hand_judgement(code, indicator, values))
             checked += 1
-    assert checked == 8 * 8
+    assert checked == 8 * len(district_values)
 
 
 def test_d1_risk_score_is_the_hand_sum(
@@ -249,11 +250,11 @@ def test_d1_risk_score_is_the_hand_sum(
     assert d1["risk_band"] == "high"  # at least 6.0
     assert d1["rank"] == 1
     assert d1["n_flags"] == sum(1 for c in contributions.values() if c > 0)
-    # Coverage: 8 of the 13 peer/absolute indicators applicable to a district are scored; the
-    # three peer-challenge ones and the two household waste ones (the hand estate has no
-    # service data) have no data.
-    assert d1["n_indicators_applicable"] == 13
-    assert d1["coverage"] == pytest.approx(8 / 13)
+    # Coverage: the reserves and council tax indicators applicable to a district are scored;
+    # the peer-challenge and debt ones have no data.
+    applicable = scored_kinds_applicable("district")
+    assert d1["n_indicators_applicable"] == applicable
+    assert d1["coverage"] == pytest.approx(len(district_values) / applicable)
 
 
 def test_county_asc_metric_by_hand(base: Run, scores: pl.DataFrame) -> None:

@@ -25,6 +25,7 @@ from indicator_fixtures import (
 )
 
 from checks.outputs import WATCHLIST_ARROW_SCHEMA
+from pipelines.catalogue import load_catalogue
 from pipelines.partitions import as_of_date, partition_key_for
 
 DATA = REPO / "data"
@@ -190,8 +191,13 @@ def test_scored_reserves_flags_cite_their_source_row(flags: pl.DataFrame) -> Non
     assert scored.height > 1000
     assert scored.get_column("source_path").is_not_null().all()
     assert scored.get_column("source_row_number").is_not_null().all()
+    # Revenue Outturn workbooks (.xlsx from 2015-16, .xls before) and, for the total of
+    # usable reserves from 2018-19, the finance metrics JSON.
+    catalogue = load_catalogue()
     assert set(scored.get_column("source_path")) <= {
-        f"sources/bbc_council_reserves/{p.name}" for p in (DATA / "sources").rglob("RS_*.xlsx")
+        f.path
+        for source in ("revenue_outturn", "la_finance_metrics")
+        for f in catalogue[source].files
     }
 
 

@@ -3,6 +3,7 @@
 from checks.schemas.audit import AUDIT_FINDINGS, PEER_CHALLENGES
 from checks.schemas.data_explorer import DATA_EXPLORER_METRICS
 from checks.schemas.finance import COUNCIL_TAX_RECEIPTS, REVENUE_OUTTURN
+from checks.schemas.finance_metrics import CORE_SPENDING_POWER, LA_FINANCE_METRICS
 from checks.schemas.known_cases import (
     BEST_VALUE_NOTICES,
     EXCEPTIONAL_FINANCIAL_SUPPORT,
@@ -49,4 +50,6 @@ STAGING_SPECS |= {
     "adult_skills": ADULT_SKILLS,
     "ofsted_ilacs": OFSTED_ILACS,
     "ofsted_children_services_mi": OFSTED_CHILDREN_SERVICES_MI,
+    "la_finance_metrics": LA_FINANCE_METRICS,
+    "core_spending_power": CORE_SPENDING_POWER,
 }

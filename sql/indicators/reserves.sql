@@ -1,89 +1,130 @@
--- Reserves indicators from the Revenue Outturn summary, as they stood at each as-of date:
--- the latest financial year public by then, compared with the one and two years before it.
--- Input: as_of_dates(quarter, as_of_date). Output: the standard indicator value columns.
-WITH public_years AS (
-    SELECT
-        q.quarter,
-        r.council_code,
-        r.period,
-        r.year_start,
-        r.period_end,
-        r.published_date,
-        r.net_revenue_expenditure AS nre,
-        r.unallocated_reserves_start AS unallocated_start,
-        r.unallocated_reserves_end AS unallocated,
-        r.earmarked_reserves_start AS earmarked_start,
-        r.earmarked_reserves_end AS earmarked,
-        r.source_path,
-        r.source_row_number,
-        max(r.year_start) OVER (PARTITION BY q.quarter, r.council_code) AS latest_year
-    FROM as_of_dates AS q
-    JOIN validated.revenue_outturn AS r ON r.published_date <= q.as_of_date
-),
-latest AS (
+-- Reserves indicators from the council-year finance series (finance_public.sql: Revenue
+-- Outturn summaries to 2017-18, the LA Analytics compilation from 2018-19), as they stood at
+-- each as-of date. Each indicator uses the latest year public by then that reports the
+-- figure it measures (its `primary` figure), compared with the one and two years before it:
+-- the split into unallocated and earmarked reserves is only in the Revenue Outturn summaries,
+-- the total of usable reserves is in both.
+-- Input: as_of_dates(quarter, as_of_date), finance_public. Output: standard value columns.
+WITH years AS (
     SELECT
         cur.*,
         one.unallocated AS unallocated_1y,
         two.unallocated AS unallocated_2y,
         one.earmarked AS earmarked_1y,
         two.earmarked AS earmarked_2y,
+        one.usable_reserves AS usable_reserves_1y,
         one.nre AS nre_1y,
         coalesce(cur.unallocated, 0) + coalesce(cur.earmarked, 0) AS usable,
         coalesce(cur.unallocated_start, 0) + coalesce(cur.earmarked_start, 0) AS usable_start
-    FROM public_years AS cur
-    LEFT JOIN public_years AS one
+    FROM finance_public AS cur
+    LEFT JOIN finance_public AS one
         ON one.quarter = cur.quarter AND one.council_code = cur.council_code
         AND one.year_start = cur.year_start - 1
-    LEFT JOIN public_years AS two
+    LEFT JOIN finance_public AS two
         ON two.quarter = cur.quarter AND two.council_code = cur.council_code
         AND two.year_start = cur.year_start - 2
-    WHERE cur.year_start = cur.latest_year
 ),
 measured AS (
     SELECT
-        l.*,
+        y.quarter,
+        y.council_code,
+        y.year_start,
+        y.period,
+        y.period_end,
+        y.nre,
         m.indicator_id,
         m.value,
         m.previous_value,
-        m.needs
-    FROM latest AS l,
+        m.needs,
+        m.origin,
+        m.base,
+        m.reported
+    FROM years AS y,
     LATERAL (
         VALUES
             ('unallocated_reserves_pct_nre',
-             100 * l.unallocated / nullif(l.nre, 0),
-             100 * l.unallocated_1y / nullif(l.nre_1y, 0),
-             l.unallocated IS NOT NULL AND l.nre > 0),
+             100 * y.unallocated / nullif(y.nre, 0),
+             100 * y.unallocated_1y / nullif(y.nre_1y, 0),
+             y.unallocated IS NOT NULL AND y.nre > 0,
+             y.unallocated_origin,
+             'zero base',
+             y.unallocated IS NOT NULL),
             ('earmarked_reserves_pct_nre',
-             100 * l.earmarked / nullif(l.nre, 0),
-             100 * l.earmarked_1y / nullif(l.nre_1y, 0),
-             l.earmarked IS NOT NULL AND l.nre > 0),
+             100 * y.earmarked / nullif(y.nre, 0),
+             100 * y.earmarked_1y / nullif(y.nre_1y, 0),
+             y.earmarked IS NOT NULL AND y.nre > 0,
+             y.earmarked_origin,
+             'zero base',
+             y.earmarked IS NOT NULL),
             ('unallocated_reserves_change_1y',
-             100 * (l.unallocated - l.unallocated_1y) / nullif(l.unallocated_1y, 0),
+             100 * (y.unallocated - y.unallocated_1y) / nullif(y.unallocated_1y, 0),
              NULL,
-             l.unallocated IS NOT NULL AND l.unallocated_1y > 0),
+             y.unallocated IS NOT NULL AND y.unallocated_1y > 0,
+             y.unallocated_origin,
+             'zero base',
+             y.unallocated IS NOT NULL),
             ('unallocated_reserves_change_2y',
-             100 * (l.unallocated - l.unallocated_2y) / nullif(l.unallocated_2y, 0),
+             100 * (y.unallocated - y.unallocated_2y) / nullif(y.unallocated_2y, 0),
              NULL,
-             l.unallocated IS NOT NULL AND l.unallocated_2y > 0),
+             y.unallocated IS NOT NULL AND y.unallocated_2y > 0,
+             y.unallocated_origin,
+             'zero base',
+             y.unallocated IS NOT NULL),
             ('earmarked_reserves_change_1y',
-             100 * (l.earmarked - l.earmarked_1y) / nullif(l.earmarked_1y, 0),
+             100 * (y.earmarked - y.earmarked_1y) / nullif(y.earmarked_1y, 0),
              NULL,
-             l.earmarked IS NOT NULL AND l.earmarked_1y > 0),
+             y.earmarked IS NOT NULL AND y.earmarked_1y > 0,
+             y.earmarked_origin,
+             'zero base',
+             y.earmarked IS NOT NULL),
             ('earmarked_reserves_change_2y',
-             100 * (l.earmarked - l.earmarked_2y) / nullif(l.earmarked_2y, 0),
+             100 * (y.earmarked - y.earmarked_2y) / nullif(y.earmarked_2y, 0),
              NULL,
-             l.earmarked IS NOT NULL AND l.earmarked_2y > 0),
+             y.earmarked IS NOT NULL AND y.earmarked_2y > 0,
+             y.earmarked_origin,
+             'zero base',
+             y.earmarked IS NOT NULL),
             -- Not drawing on usable reserves at all counts as 99 years: no risk from this measure.
             ('years_of_reserves_left',
              CASE
-                 WHEN l.usable_start - l.usable > 0
-                     THEN least(99, l.usable / (l.usable_start - l.usable))
+                 WHEN y.usable_start - y.usable > 0
+                     THEN least(99, y.usable / (y.usable_start - y.usable))
                  ELSE 99
              END,
              NULL,
-             l.unallocated IS NOT NULL AND l.earmarked IS NOT NULL
-                 AND l.unallocated_start IS NOT NULL AND l.earmarked_start IS NOT NULL)
-    ) AS m(indicator_id, value, previous_value, needs)
+             y.unallocated IS NOT NULL AND y.earmarked IS NOT NULL
+                 AND y.unallocated_start IS NOT NULL AND y.earmarked_start IS NOT NULL,
+             y.unallocated_origin,
+             'zero base',
+             y.unallocated IS NOT NULL AND y.earmarked IS NOT NULL),
+            -- Total usable reserves (all four kinds; the only reserves figure after 2017-18).
+            -- A council spending under £1m net (a commercial district whose income nets its
+            -- spending off) has no meaningful ratio to its spending: not computable.
+            ('usable_reserves_pct_nre',
+             100 * y.usable_reserves / nullif(y.nre, 0),
+             100 * y.usable_reserves_1y / nullif(y.nre_1y, 0),
+             y.usable_reserves IS NOT NULL AND y.nre >= 1000,
+             y.usable_reserves_origin,
+             'spending',
+             y.usable_reserves IS NOT NULL AND y.nre IS NOT NULL),
+            -- Change in points of this year's spending, not a percentage change of a balance
+            -- that can be near zero.
+            ('usable_reserves_change_1y_pts_nre',
+             100 * (y.usable_reserves - y.usable_reserves_1y) / nullif(y.nre, 0),
+             NULL,
+             y.usable_reserves IS NOT NULL AND y.usable_reserves_1y IS NOT NULL AND y.nre >= 1000,
+             y.usable_reserves_origin,
+             'spending',
+             y.usable_reserves IS NOT NULL AND y.nre IS NOT NULL)
+    ) AS m(indicator_id, value, previous_value, needs, origin, base, reported)
+),
+chosen AS (
+    SELECT *
+    FROM measured
+    QUALIFY row_number() OVER (
+        PARTITION BY quarter, council_code, indicator_id
+        ORDER BY (origin IS NOT NULL) DESC, year_start DESC
+    ) = 1
 )
 SELECT
     quarter,
@@ -91,11 +132,15 @@ SELECT
     indicator_id,
     period,
     period_end,
-    published_date,
+    origin.published_date AS published_date,
     CASE WHEN needs THEN value END AS value,
-    CASE WHEN needs THEN 'reported' ELSE 'not computable (missing or zero base)' END
-        AS value_state,
+    CASE
+        WHEN needs THEN 'reported'
+        WHEN origin IS NULL OR NOT reported THEN 'not reported'
+        WHEN base = 'spending' AND coalesce(nre, 0) < 1000 THEN 'not computable (spending not positive or under £1m)'
+        ELSE 'not computable (missing or zero base)'
+    END AS value_state,
     previous_value,
-    source_path,
-    source_row_number
-FROM measured;
+    origin.source_path AS source_path,
+    origin.source_row_number AS source_row_number
+FROM chosen;
