@@ -278,7 +278,9 @@ chosen AS (
         CASE
             WHEN NOT coalesce(b.neighbours_usable, FALSE) THEN coalesce(b.type_usable, FALSE)
             WHEN b.compare_with_council_type AND b.ts_z IS NOT NULL
-                THEN b.nn_z IS NULL OR b.ts_z > b.nn_z
+                -- (by more than rounding: the same peers computed two ways may differ in
+                -- the last digit)
+                THEN b.nn_z IS NULL OR b.ts_z > b.nn_z + 1e-9
             ELSE FALSE
         END AS use_type
     FROM both_z AS b
