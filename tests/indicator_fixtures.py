@@ -650,22 +650,23 @@ def assert_flags_follow_their_method(flags: pl.DataFrame, document: dict | None 
             assert r["peer_group_size"] >= entry.get("min_peers", 5), r
             assert r["robust_z"] is not None and math.isfinite(r["robust_z"]), r
             assert 0 <= r["percentile"] <= 100, r
+        # Severity is continuous: it counts below the flag line too (0.5 at a peer or absolute
+        # threshold, down to 0), so flagged and unflagged rows both contribute weight x it.
         if entry["method"] == "peer":
             flagged = r["robust_z"] >= threshold
-            severity = min(1.0, 0.5 + 0.5 * (r["robust_z"] - threshold) / threshold)
+            severity = hand_severity(r["robust_z"] - threshold, threshold)
         elif entry["method"] == "absolute":
             flagged = (r["value"] - threshold) * sign >= 0
-            severity = (
-                min(1.0, 0.5 + 0.5 * (r["value"] - threshold) * sign / abs(threshold))
-                if threshold
-                else 1.0
-            )
+            if threshold:
+                severity = hand_severity((r["value"] - threshold) * sign, threshold)
+            else:
+                severity = 1.0 if flagged else 0.0
         elif entry["method"] == "event":
             flagged = r["value"] >= threshold
-            severity = min(1.0, r["value"])
+            severity = max(0.0, min(1.0, r["value"]))
         else:
             flagged, severity = False, 0.0
-        expected = (flagged, severity if flagged else 0.0, weight * severity if flagged else 0.0)
+        expected = (flagged, severity, weight * severity)
         got = (r["flagged"], r["severity"], r["contribution"])
         if got[0] != expected[0] or not all(
             math.isclose(a, b, abs_tol=1e-9) for a, b in zip(got[1:], expected[1:], strict=True)

@@ -79,7 +79,7 @@ neighbour_stats AS (
         count(p.value) AS peer_group_size,
         median(p.value) AS peer_median,
         mad(p.value) AS peer_mad,
-        stddev_samp(p.value) AS peer_sd,
+        stddev_samp(p.value ORDER BY p.value) AS peer_sd,  -- a fixed order: same last digit
         100.0 * (
             count(*) FILTER (WHERE (s.value - p.value) * s.worse_sign > 0)
             + 0.5 * count(*) FILTER (WHERE s.value = p.value)
@@ -189,10 +189,14 @@ type_loo AS (
 ),
 type_centred AS (
     SELECT
-        r.quarter, r.council_code, r.indicator_id, r.council_type, r.group_size,
+        r.quarter, r.council_code, r.indicator_id, r.council_type, r.group_size, r.position,
         r.value - avg(r.value) OVER type_group AS deviation
     FROM type_ranked AS r
-    WINDOW type_group AS (PARTITION BY r.quarter, r.indicator_id, r.council_type)
+    -- Sums over a fixed order, so a rebuilt quarter gets the same last digit.
+    WINDOW type_group AS (
+        PARTITION BY r.quarter, r.indicator_id, r.council_type ORDER BY r.position
+        ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING
+    )
 ),
 type_sd AS (
     -- Standard deviation of the other councils of the type, from the group's centred moments:
@@ -205,7 +209,10 @@ type_sd AS (
                 - deviation * deviation / (group_size - 1)) / (group_size - 2)))
         END AS peer_sd
     FROM type_centred
-    WINDOW type_group AS (PARTITION BY quarter, indicator_id, council_type)
+    WINDOW type_group AS (
+        PARTITION BY quarter, indicator_id, council_type ORDER BY position
+        ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING
+    )
 ),
 type_stats AS (
     SELECT
