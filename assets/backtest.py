@@ -211,24 +211,29 @@ def _score_quarters(
     rankings = _ranking_columns(observed)
     rows: list[dict] = []
     stacks = _Stacks(quarters=[], arrays={})
-    for (quarter,), group in observed.sort("quarter").group_by("quarter", maintain_order=True):
-        codes = group.get_column("council_code").to_list()
-        weights = council_weights[:, [council_index[c] for c in codes]]
-        failed = group.get_column("failed").to_numpy()
-        tiebreak = np.argsort(np.argsort(np.asarray(codes)))
-        stacks.quarters.append(str(quarter))
+    if observed.is_empty() or not rankings:
+        return rows, stacks
+    ordered = observed.sort("quarter", "council_code")
+    # One conversion to numpy for every ranking; each quarter is a slice of it.
+    scores = ordered.select(pl.col(list(rankings)).cast(pl.Float64)).to_numpy()
+    codes = np.asarray(ordered.get_column("council_code").to_list())
+    columns = np.asarray([council_index[c] for c in codes])
+    failed_all = ordered.get_column("failed").to_numpy()
+    quarter_labels = ordered.get_column("quarter").to_numpy()
+    starts = np.flatnonzero(np.r_[True, quarter_labels[1:] != quarter_labels[:-1]])
+    ends = np.r_[starts[1:], len(quarter_labels)]
+    names = list(rankings.values())
+    for start, end in zip(starts, ends, strict=True):
+        quarter = str(quarter_labels[start])
+        weights = council_weights[:, columns[start:end]]
+        failed = failed_all[start:end]
+        tiebreak = np.arange(end - start)  # already sorted by council code
+        stacks.quarters.append(quarter)
         results = {
-            name: ranking_metrics(
-                group.get_column(column).cast(pl.Float64).fill_null(np.nan).to_numpy(),
-                failed,
-                tiebreak,
-                weights,
-            )
-            for column, name in rankings.items()
+            name: ranking_metrics(scores[start:end, j], failed, tiebreak, weights)
+            for j, name in enumerate(names)
         }
-        first = next(iter(results.values()), None)
-        if first is None:
-            continue
+        first = results[names[0]]
         results[RANDOM] = random_metrics(first.councils, first.failures)
         for name, metrics in results.items():
             arrays = _metric_arrays(metrics)
@@ -237,7 +242,7 @@ def _score_quarters(
                 per_ranking.setdefault(key, []).append(values)
             n, positives = float(arrays["councils"][0]), float(arrays["failures"][0])
             row = {
-                "quarter": str(quarter),
+                "quarter": quarter,
                 "ranking": name,
                 "councils": int(n),
                 "failures": int(positives),

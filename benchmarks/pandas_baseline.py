@@ -427,9 +427,7 @@ def score(sources, catalogue, settings, partition_key: str) -> tuple[pd.DataFram
         )
 
     judged = frame["method"].isin(["peer", "context"]) & (frame["state"] == "usable")
-    nn_ok = (frame["peer_basis"] == "nearest_neighbours") & (
-        frame["nn_size"] >= frame["min_peers"]
-    )
+    nn_ok = (frame["peer_basis"] == "nearest_neighbours") & (frame["nn_size"] >= frame["min_peers"])
     type_ok = frame["type_size"] >= frame["min_peers"]
     nn_z = (
         (frame["value"] - frame["nn_median"])

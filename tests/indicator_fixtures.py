@@ -638,12 +638,19 @@ def assert_flags_follow_their_method(flags: pl.DataFrame, document: dict | None 
     robust z against the threshold (with enough peers), absolute rows by the value against the
     threshold, event rows by their strength; severity and contribution by the documented
     formulas. Returns the scored rows checked."""
-    entries = {e["id"]: e for e in (document or catalogue_document())["indicators"]}
+    document = document or catalogue_document()
+    entries = {e["id"]: e for e in document["indicators"]}
+    # Fitted weights (settings.scoring.weights: fitted) replace the catalogue's where enough
+    # failures had been observed to fit them; the row then carries its fitted weight.
+    fitted = (document["settings"].get("scoring") or {}).get("weights") == "fitted"
     problems = []
     scored = flags.filter(pl.col("state") == "scored")
     for r in scored.iter_rows(named=True):
         entry = entries[r["indicator_id"]]
         threshold, weight = float(entry.get("threshold", 0)), float(entry.get("weight", 0))
+        if fitted and entry["method"] != "context":
+            assert r["weight"] >= 0, r
+            weight = r["weight"]
         sign = 1.0 if entry.get("polarity", "higher_is_worse") == "higher_is_worse" else -1.0
         assert r["value"] is not None and math.isfinite(r["value"]), r
         if entry["method"] in ("peer", "context"):
