@@ -102,8 +102,8 @@ def fit_weights(
     options: ScoringOptions,
 ) -> FittedWeights:
     """The weights for as-of date `as_of`. Fitted log-odds weights are rescaled so they sum to
-    the catalogue weights of the same indicators: the ranking is unchanged and scores stay on
-    the scale the bands were set for."""
+    the catalogue weights of the same indicators (the ranking is unchanged and scores stay on
+    the scale the bands were set for), then floored at a share of each catalogue weight."""
     train = training_set(
         scores, events, as_of, options.fit_horizon_days, options.fit_known_case_years
     )
@@ -122,6 +122,12 @@ def fit_weights(
     scale = sum(catalogue_weights[c] for c in columns) / total if total > 0 else 0.0
     weights = {c: 0.0 for c in catalogue_weights}
     weights.update({c: float(w) * scale for c, w in zip(columns, coefficients, strict=True)})
+    # A floor at a share of the catalogue weight: every flag still raises the score (a flag
+    # that counted for nothing would explain nothing), and a fit on a handful of failures
+    # cannot silence an indicator the catalogue judged relevant.
+    weights = {
+        c: max(w, options.fit_min_weight_share * catalogue_weights[c]) for c, w in weights.items()
+    }
     return FittedWeights(as_of, weights, intercept, train.height, failed_councils, True)
 
 

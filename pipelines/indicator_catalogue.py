@@ -59,6 +59,7 @@ class ScoringOptions:
     fit_l2_penalty: float = 1.0
     fit_min_failures: int = 3
     fit_known_case_years: int = 3
+    fit_min_weight_share: float = 0.1  # a fitted weight is at least this share of the catalogue's
 
     def frame(self) -> pl.DataFrame:
         """The one-row relation `scoring_settings` the scoring SQL joins."""
@@ -108,6 +109,7 @@ def _scoring_options(raw: dict[str, Any]) -> ScoringOptions:
         fit_l2_penalty=penalty,
         fit_min_failures=int(fitted.get("min_failures", 3)),
         fit_known_case_years=int(fitted.get("known_case_years", 3)),
+        fit_min_weight_share=float(fitted.get("min_weight_share_of_catalogue", 0.1)),
     )
 
 
