@@ -933,6 +933,8 @@ def backtest_report(
     context.log.info(f"backtest report: {report}")
     metadata: dict = {
         "report": dg.MetadataValue.path(str(report)),
+        "auc_chart": dg.MetadataValue.path(str(out_dir / "auc.png")),
+        "lift_chart": dg.MetadataValue.path(str(out_dir / "lift.png")),
         "quarters_evaluated": result.per_quarter.get_column("quarter").n_unique()
         if result.per_quarter.height
         else 0,
