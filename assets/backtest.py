@@ -973,7 +973,7 @@ def backtest_report(
             value = main.get_column(column).item()
             if value is not None:
                 metadata[f"main_{column}"] = float(value)
-    if result.targets is not None:
+    if result.targets is not None and result.targets.checks:  # none: no quarter in the window
         for check, name in zip(
             result.targets.checks,
             ("target_roc_auc", "target_lift_at_20", "target_auc_margin"),

@@ -385,3 +385,12 @@ def test_logistic_weights_are_bounded_below_by_zero() -> None:
     w, _ = fit_logistic(x, y, penalty=0.1)
     assert w[0] > 1.0
     assert w[1] == 0.0
+
+
+def test_no_quarter_in_the_target_window_leaves_the_targets_unchecked() -> None:
+    """A backtest of quarters outside the target window still reports, with no checks."""
+    watchlist, values = _history()
+    options = BacktestOptions(horizons_days=(730,), target_quarters=("2021Q1", "2021Q4"))
+    result = evaluate(watchlist, EVENTS, 730, date(2030, 1, 1), values, options)
+    assert result.targets is not None and result.targets.checks == []
+    assert result.overall.height > 0
