@@ -394,3 +394,60 @@ def test_no_quarter_in_the_target_window_leaves_the_targets_unchecked() -> None:
     result = evaluate(watchlist, EVENTS, 730, date(2030, 1, 1), values, options)
     assert result.targets is not None and result.targets.checks == []
     assert result.overall.height > 0
+
+
+def test_fitted_weights_replace_the_run_quarters_weights_in_the_warehouse() -> None:
+    """Through the scores step's own SQL: each run quarter's rows get the weights fitted at its
+    as-of date, contribution = weight x severity, and events after that date change nothing."""
+    from types import SimpleNamespace
+
+    import duckdb
+
+    from assets.scores import apply_fitted_weights
+
+    history = _severities().with_columns(
+        pl.lit("scored").alias("state"),
+        pl.lit(1.0).alias("weight"),
+        pl.col("severity").alias("contribution"),
+    )
+    catalogue = SimpleNamespace(
+        indicators=pl.DataFrame(
+            {"indicator_id": ["signal", "noise"], "method": ["peer", "peer"], "weight": [1.0, 1.0]}
+        ),
+        scoring=OPTIONS,
+    )
+    run = pl.DataFrame(
+        {"quarter": ["2019Q4", "2020Q4"], "as_of_date": [date(2019, 12, 31), date(2020, 12, 31)]}
+    )
+    later = pl.DataFrame(
+        {
+            "council_code": ["X020", "X021"],
+            "event_date": [date(2020, 1, 15), date(2020, 2, 1)],
+            "event_type": ["section 114 notice"] * 2,
+        }
+    )
+
+    def weights_after(events: pl.DataFrame) -> pl.DataFrame:
+        with duckdb.connect() as connection:
+            connection.execute("CREATE SCHEMA scores")
+            connection.register("history", history.to_arrow())
+            connection.execute("CREATE TABLE scores.indicator_scores AS SELECT * FROM history")
+            apply_fitted_weights(connection, run, catalogue, events)
+            return pl.from_arrow(
+                connection.sql(
+                    "SELECT quarter, council_code, indicator_id, severity, weight, contribution "
+                    "FROM scores.indicator_scores ORDER BY ALL"
+                ).to_arrow_table()
+            )
+
+    before = weights_after(FIT_EVENTS)
+    expected = fit_weights(history, FIT_EVENTS, date(2019, 12, 31), CATALOGUE_WEIGHTS, OPTIONS)
+    q = before.filter(pl.col("quarter") == "2019Q4")
+    for indicator, weight in expected.weights.items():
+        assert set(q.filter(pl.col("indicator_id") == indicator)["weight"]) == {weight}
+    assert (q["contribution"] - q["weight"] * q["severity"]).abs().max() < 1e-12
+    # Quarters outside the run keep their weights.
+    assert set(before.filter(pl.col("quarter") == "2018Q4")["weight"]) == {1.0}
+    # Events after 2019-12-31 may change 2020Q4's fit, never 2019Q4's.
+    after = weights_after(pl.concat([FIT_EVENTS, later]))
+    assert after.filter(pl.col("quarter") == "2019Q4").equals(q)
