@@ -872,10 +872,14 @@ def _html(markdown: str) -> str:
             table.append(line)
             continue
         flush()
-        if line.startswith("## "):
+        if line.startswith("### "):
+            body.append(f"<h3>{html_lib.escape(line[4:])}</h3>")
+        elif line.startswith("## "):
             body.append(f"<h2>{html_lib.escape(line[3:])}</h2>")
         elif line.startswith("# "):
             body.append(f"<h1>{html_lib.escape(line[2:])}</h1>")
+        elif line.startswith("![ROC AUC"):
+            body.append('<img src="auc.png" alt="ROC AUC of each ranking with its interval">')
         elif line.startswith("!["):
             body.append('<img src="lift.png" alt="Lift chart of failures found">')
         elif line.strip():
