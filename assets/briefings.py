@@ -565,6 +565,32 @@ def render_index(watchlist: pl.DataFrame, packs: set[str]) -> str:
     )
 
 
+def band_meaning(backtest_dir: Path, band: str) -> str | None:
+    """What the band has meant in the latest backtest (its band calibration, longest horizon):
+    how many councils so banded, not already known, later failed. None without a backtest."""
+    path = backtest_dir / "band_calibration.csv"
+    if not path.is_file():
+        return None
+    table = pl.read_csv(path)
+    rows = table.filter(
+        (pl.col("risk_band") == band) & (pl.col("horizon_days") == table["horizon_days"].max())
+    )
+    if rows.is_empty():
+        return None
+    r = rows.row(0, named=True)
+    years = round(r["horizon_days"] / 365.25)
+    interval = (
+        f" (95% interval {r['share_failed_low']:.1%} to {r['share_failed_high']:.1%})"
+        if r.get("share_failed_low") is not None
+        else ""
+    )
+    return (
+        f"In the backtest, {r['failed_councils']} of the {r['councils']} councils banded {band} "
+        f"while not already known had a failure event within {years} years; "
+        f"{r['share_failed']:.1%} of those council-quarters{interval}. Few events: indicative."
+    )
+
+
 def render_pack(
     council: dict[str, Any],
     evidence: list[dict[str, Any]],
@@ -573,6 +599,7 @@ def render_pack(
     n_known: int,
     known_case_years: int,
     notes: list[dict[str, Any]] | None = None,
+    band_meaning: str | None = None,
 ) -> str:
     """One council's pack. `notes`: its shareable notes (None: no notes register loaded)."""
     flags = [r for r in evidence if r["flagged"]]
@@ -611,6 +638,7 @@ def render_pack(
             n_known=n_known,
             known_case_years=known_case_years,
             notes=notes,
+            band_meaning=band_meaning,
         )
     )
 
@@ -659,6 +687,7 @@ def _write_packs(
     n_ranked = watchlist.filter(~pl.col("known_case")).height
     n_known = watchlist.height - n_ranked
     by_code = {row["council_code"]: row for row in watchlist.iter_rows(named=True)}
+    backtest_dir = folder.parent.parent / "backtest"  # <output>/backtest, if it has run
     paths = []
     for code in councils:
         html = render_pack(
@@ -669,6 +698,7 @@ def _write_packs(
             n_known,
             catalogue.known_case_years,
             notes=None if notes is None else notes[code],
+            band_meaning=band_meaning(backtest_dir, by_code[code]["risk_band"]),
         )
         paths.append(write_atomic(folder / pack_name(code), html))
     return paths

@@ -387,13 +387,19 @@ def score(sources, catalogue, settings, partition_key: str) -> tuple[pd.DataFram
     nn["nn_percentile"] = 100.0 * (nn["worse"] + 0.5 * nn["level"]) / nn["nn_size"]
     nn = nn.reset_index()
 
-    # Council type, the council itself left out: only where it is the basis or the fallback.
+    # Council type, the council itself left out: the basis, the fallback, or (settings.scoring.
+    # compare_with_council_type) the second comparison of every nearest-neighbour value.
+    scoring = settings.get("scoring") or {}
+    floor = float(scoring.get("peer_scale_floor_share_of_sd", 0.5))
+    with_type = bool(scoring.get("compare_with_council_type", True))
+    below_line = bool(scoring.get("severity_below_threshold", True))
     frame = frame.merge(nn, on=["council_code", "indicator_id"], how="left")
     needs_type = frame[
         (frame["state"] == "usable")
         & frame["method"].isin(["peer", "context"])
         & (
-            (frame["peer_basis"] == "council_type")
+            with_type
+            | (frame["peer_basis"] == "council_type")
             | ~(frame["nn_size"].fillna(0) >= frame["min_peers"])
         )
     ][["indicator_id", "council_type"]].drop_duplicates()
@@ -412,19 +418,34 @@ def score(sources, catalogue, settings, partition_key: str) -> tuple[pd.DataFram
         for c in ("size", "median", "mad", "sd", "percentile"):
             frame[f"type_{c}"] = np.nan
 
+    def scale_of(mad: pd.Series, sd: pd.Series) -> np.ndarray:
+        # 1.4826 x MAD, never below `floor` x SD; the SD alone when the MAD is 0.
+        return np.where(
+            mad > 0,
+            np.maximum(1.4826 * mad, floor * sd.fillna(0)),
+            np.where(sd > 0, sd, np.nan),
+        )
+
     judged = frame["method"].isin(["peer", "context"]) & (frame["state"] == "usable")
-    use_nn = (frame["peer_basis"] == "nearest_neighbours") & (
-        frame["nn_size"] >= frame["min_peers"]
+    nn_ok = (frame["peer_basis"] == "nearest_neighbours") & (frame["nn_size"] >= frame["min_peers"])
+    type_ok = frame["type_size"] >= frame["min_peers"]
+    nn_z = (
+        (frame["value"] - frame["nn_median"])
+        * frame["worse_sign"]
+        / scale_of(frame["nn_mad"], frame["nn_sd"])
     )
-    use_type = ~use_nn & (frame["type_size"] >= frame["min_peers"])
+    type_z = (
+        (frame["value"] - frame["type_median"])
+        * frame["worse_sign"]
+        / scale_of(frame["type_mad"], frame["type_sd"])
+    )
+    type_worse = with_type & type_ok & type_z.notna() & (nn_z.isna() | (type_z > nn_z + 1e-9))
+    use_type = np.where(nn_ok, type_worse, type_ok)
+    use_nn = nn_ok & ~use_type
     frame["peer_basis_used"] = np.where(judged & (use_nn | use_type), "yes", None)
     for stat in ("size", "median", "mad", "sd", "percentile"):
-        frame[f"peer_{stat}"] = np.where(use_nn, frame[f"nn_{stat}"], frame[f"type_{stat}"])
-    scale = np.where(
-        frame["peer_mad"] > 0,
-        1.4826 * frame["peer_mad"],
-        np.where(frame["peer_sd"] > 0, frame["peer_sd"], np.nan),
-    )
+        frame[f"peer_{stat}"] = np.where(use_type, frame[f"type_{stat}"], frame[f"nn_{stat}"])
+    scale = scale_of(frame["peer_mad"], frame["peer_sd"])
     frame["peer_scale"] = np.where(frame["peer_basis_used"].notna(), scale, np.nan)
     frame["robust_z"] = (
         (frame["value"] - frame["peer_median"]) * frame["worse_sign"] / frame["peer_scale"]
@@ -445,15 +466,22 @@ def score(sources, catalogue, settings, partition_key: str) -> tuple[pd.DataFram
         frame["robust_z"] >= threshold,
         (frame["method"] == "absolute") & ((frame["value"] - threshold) * sign >= 0),
     )
-    severity = np.where(
-        frame["method"] == "peer",
-        np.minimum(1.0, 0.5 + 0.5 * (frame["robust_z"] - threshold) / threshold),
-        np.minimum(
-            1.0,
+    # Continuous: 0.5 at the threshold, 1 at twice its distance, down to 0 below the line.
+    severity = np.clip(
+        np.where(
+            frame["method"] == "peer",
+            0.5 + 0.5 * (frame["robust_z"] - threshold) / threshold,
             0.5 + 0.5 * (frame["value"] - threshold) * sign / threshold.abs().replace(0, np.nan),
         ),
+        0.0,
+        1.0,
     )
-    frame["severity"] = np.where(frame["flagged"], np.nan_to_num(severity, nan=1.0), 0.0)
+    counted = scored & frame["method"].isin(["peer", "absolute"])
+    frame["severity"] = np.where(
+        frame["flagged"],
+        np.nan_to_num(severity, nan=1.0),
+        np.where(counted & below_line, np.nan_to_num(severity, nan=0.0), 0.0),
+    )
     frame["contribution"] = frame["weight"] * frame["severity"]
 
     # The watchlist: score, band, known cases, rank.
@@ -471,6 +499,8 @@ def score(sources, catalogue, settings, partition_key: str) -> tuple[pd.DataFram
     def band(row) -> str:
         if row["n_flags"] == 0 and row["coverage"] < settings["insufficient_data_below_coverage"]:
             return "insufficient data"
+        if row["n_flags"] == 0:  # below-the-line contributions never band a council
+            return "no flags"
         return next(b["band"] for b in bands if row["risk_score"] >= b["min_score"])
 
     per["risk_band"] = per.apply(band, axis=1)

@@ -48,6 +48,85 @@ INDICATOR_SCHEMA = {
 
 
 @dataclass(frozen=True)
+class ScoringOptions:
+    """How values are judged and weighted (`settings.scoring`)."""
+
+    severity_below_threshold: bool = True
+    peer_scale_floor: float = 0.5  # peer scale >= this share of the peers' standard deviation
+    compare_with_council_type: bool = True
+    weights: str = "catalogue"  # catalogue | fitted
+    fit_horizon_days: int = 1096
+    fit_l2_penalty: float = 1.0
+    fit_min_failures: int = 3
+    fit_known_case_years: int = 3
+    fit_min_weight_share: float = 0.1  # a fitted weight is at least this share of the catalogue's
+
+    def frame(self) -> pl.DataFrame:
+        """The one-row relation `scoring_settings` the scoring SQL joins."""
+        return pl.DataFrame(
+            {
+                "severity_below_threshold": [self.severity_below_threshold],
+                "peer_scale_floor": [self.peer_scale_floor],
+                "compare_with_council_type": [self.compare_with_council_type],
+            }
+        )
+
+
+@dataclass(frozen=True)
+class BacktestOptions:
+    """From the catalogue's `settings.backtest`."""
+
+    horizons_days: tuple[int, ...] = (365, 730, 1096)
+    resamples: int = 0
+    seed: int = 12
+    target_quarters: tuple[str, str] = ("2016Q4", "2020Q4")
+    target_roc_auc: float = 0.80
+    target_lift_at_20: float = 4.0
+    target_auc_margin: float = 0.05
+
+
+WEIGHT_SOURCES = {"catalogue", "fitted"}
+
+
+def _scoring_options(raw: dict[str, Any]) -> ScoringOptions:
+    weights = str(raw.get("weights", "catalogue"))
+    if weights not in WEIGHT_SOURCES:
+        raise IndicatorCatalogueError(
+            f"catalogue.yaml: settings.scoring.weights {weights!r} not one of "
+            f"{sorted(WEIGHT_SOURCES)}"
+        )
+    fitted = raw.get("fitted") or {}
+    floor = float(raw.get("peer_scale_floor_share_of_sd", 0.5))
+    penalty = float(fitted.get("l2_penalty", 1.0))
+    if floor < 0 or penalty < 0:
+        raise IndicatorCatalogueError("catalogue.yaml: settings.scoring: negative floor/penalty")
+    return ScoringOptions(
+        severity_below_threshold=bool(raw.get("severity_below_threshold", True)),
+        peer_scale_floor=floor,
+        compare_with_council_type=bool(raw.get("compare_with_council_type", True)),
+        weights=weights,
+        fit_horizon_days=int(fitted.get("horizon_days", 1096)),
+        fit_l2_penalty=penalty,
+        fit_min_failures=int(fitted.get("min_failures", 3)),
+        fit_known_case_years=int(fitted.get("known_case_years", 3)),
+        fit_min_weight_share=float(fitted.get("min_weight_share_of_catalogue", 0.1)),
+    )
+
+
+def _backtest_options(raw: dict[str, Any]) -> BacktestOptions:
+    quarters = raw.get("target_quarters") or ["2016Q4", "2020Q4"]
+    return BacktestOptions(
+        horizons_days=tuple(int(d) for d in raw.get("horizons_days") or (365, 730, 1096)),
+        resamples=int(raw.get("bootstrap_resamples", 200)),
+        seed=int(raw.get("bootstrap_seed", 12)),
+        target_quarters=(str(quarters[0]), str(quarters[1])),
+        target_roc_auc=float(raw.get("target_roc_auc", 0.80)),
+        target_lift_at_20=float(raw.get("target_lift_at_20", 4.0)),
+        target_auc_margin=float(raw.get("target_auc_margin_over_best_indicator", 0.05)),
+    )
+
+
+@dataclass(frozen=True)
 class IndicatorCatalogue:
     indicators: pl.DataFrame
     bands: pl.DataFrame
@@ -56,6 +135,8 @@ class IndicatorCatalogue:
     known_case_years: int
     top_reasons: int
     sha256: str
+    scoring: ScoringOptions = ScoringOptions()
+    backtest: BacktestOptions = BacktestOptions()
 
     @property
     def sql_files(self) -> list[str]:
@@ -144,6 +225,8 @@ def parse_indicator_catalogue(text: str) -> IndicatorCatalogue:
         min_coverage=float(settings.get("insufficient_data_below_coverage", 0.25)),
         known_case_years=int(settings.get("known_case_years_after_section114", 3)),
         top_reasons=int(settings.get("top_reasons", 3)),
+        scoring=_scoring_options(settings.get("scoring") or {}),
+        backtest=_backtest_options(settings.get("backtest") or {}),
         sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
     )
 

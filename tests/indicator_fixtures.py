@@ -479,25 +479,62 @@ def read_asc(data_dir: Path, metric: str) -> dict[tuple[str, str], float]:
         }
 
 
-def judge_peer(
-    value: float, peers: list[float], polarity: str, threshold: float, weight: float
-) -> dict[str, Any]:
-    """The catalogue's peer method, by hand: robust z against the peer median in MADs."""
-    worse = 1.0 if polarity == "higher_is_worse" else -1.0
+PEER_SCALE_FLOOR = 0.5  # settings.scoring.peer_scale_floor_share_of_sd
+
+
+def hand_scale(peers: list[float]) -> float | None:
+    """1.4826 x MAD, never below half the peers' standard deviation; the standard deviation
+    alone when the MAD is 0; None when that is 0 too."""
     median = statistics.median(peers)
     mad = statistics.median([abs(p - median) for p in peers])
-    z = (value - median) * worse / (1.4826 * mad)
-    worse_than = sum(1 for p in peers if (value - p) * worse > 0)
-    ties = sum(1 for p in peers if p == value)
-    flagged = z >= threshold
-    severity = min(1.0, 0.5 + 0.5 * (z - threshold) / threshold) if flagged else 0.0
+    sd = statistics.stdev(peers) if len(peers) > 1 else 0.0
+    if mad > 0:
+        return max(1.4826 * mad, PEER_SCALE_FLOOR * sd)
+    return sd or None
+
+
+def hand_severity(distance_past: float, threshold: float) -> float:
+    """0.5 at the threshold, 1 at twice its distance, falling to 0 below the line."""
+    return max(0.0, min(1.0, 0.5 + 0.5 * distance_past / abs(threshold)))
+
+
+def judge_peer(
+    value: float,
+    peers: list[float],
+    polarity: str,
+    threshold: float,
+    weight: float,
+    type_peers: list[float] | None = None,
+) -> dict[str, Any]:
+    """The catalogue's peer method, by hand: robust z against the peer median in scale units;
+    with `type_peers` (all other councils of the type), the worse of the two comparisons
+    counts and `use_type` says it was the type's."""
+    worse = 1.0 if polarity == "higher_is_worse" else -1.0
+
+    def compare(group: list[float]) -> dict[str, Any]:
+        median = statistics.median(group)
+        z = (value - median) * worse / hand_scale(group)
+        worse_than = sum(1 for p in group if (value - p) * worse > 0)
+        ties = sum(1 for p in group if p == value)
+        return {
+            "peer_group_size": len(group),
+            "peer_median": median,
+            "robust_z": z,
+            "percentile": 100 * (worse_than + 0.5 * ties) / len(group),
+        }
+
+    chosen = compare(peers)
+    use_type = False
+    if type_peers is not None and len(type_peers) >= 5:
+        by_type = compare(type_peers)
+        if by_type["robust_z"] > chosen["robust_z"] + 1e-9:
+            chosen, use_type = by_type, True
+    z = chosen["robust_z"]
+    severity = hand_severity(z - threshold, threshold)
     return {
-        "peer_group_size": len(peers),
-        "peer_median": median,
-        "mad": mad,
-        "robust_z": z,
-        "percentile": 100 * (worse_than + 0.5 * ties) / len(peers),
-        "flagged": flagged,
+        **chosen,
+        "use_type": use_type,
+        "flagged": z >= threshold,
         "severity": severity,
         "contribution": weight * severity,
     }
@@ -506,9 +543,7 @@ def judge_peer(
 def judge_absolute(value: float, polarity: str, threshold: float, weight: float) -> dict[str, Any]:
     worse = 1.0 if polarity == "higher_is_worse" else -1.0
     flagged = (value - threshold) * worse >= 0
-    severity = (
-        min(1.0, 0.5 + 0.5 * (value - threshold) * worse / abs(threshold)) if flagged else 0.0
-    )
+    severity = hand_severity((value - threshold) * worse, threshold)
     return {"flagged": flagged, "severity": severity, "contribution": weight * severity}
 
 
@@ -516,6 +551,8 @@ def expected_band(score: float, n_flags: int, coverage: float, document: dict) -
     settings = document["settings"]
     if n_flags == 0 and coverage < settings["insufficient_data_below_coverage"]:
         return "insufficient data"
+    if n_flags == 0:  # below-the-line contributions rank a council but never band it
+        return "no flags"
     for band in sorted(settings["bands"], key=lambda b: -b["min_score"]):
         if score >= band["min_score"]:
             return band["band"]
@@ -542,7 +579,19 @@ def assert_watchlist_explained(
         judged.sum().alias("judged_rows"),
         (judged & (pl.col("state") == "scored")).sum().alias("scored_rows"),
         (pl.col("flagged") & (pl.col("contribution") <= 0)).sum().alias("flagged_without"),
-        (~pl.col("flagged") & (pl.col("contribution") != 0)).sum().alias("unflagged_with"),
+        # Below the flag line a value still counts, weight x severity, with severity under the
+        # 0.5 a flag starts at (peer, absolute) or under the threshold strength (event).
+        (
+            ~pl.col("flagged")
+            & (
+                ((pl.col("contribution") - pl.col("weight") * pl.col("severity")).abs() > 1e-9)
+                | (judged & (pl.col("severity") >= 0.5))
+                | ((pl.col("method") == "event") & (pl.col("severity") >= pl.col("threshold")))
+                | ((pl.col("method") == "context") & (pl.col("contribution") != 0))
+            )
+        )
+        .sum()
+        .alias("unflagged_with"),
     )
     joined = watchlist.join(per_council, on=keys, how="full", coalesce=True)
     assert joined.height == watchlist.height == per_council.height, "councils differ"
@@ -607,34 +656,42 @@ def assert_flags_follow_their_method(flags: pl.DataFrame, document: dict | None 
     robust z against the threshold (with enough peers), absolute rows by the value against the
     threshold, event rows by their strength; severity and contribution by the documented
     formulas. Returns the scored rows checked."""
-    entries = {e["id"]: e for e in (document or catalogue_document())["indicators"]}
+    document = document or catalogue_document()
+    entries = {e["id"]: e for e in document["indicators"]}
+    # Fitted weights (settings.scoring.weights: fitted) replace the catalogue's where enough
+    # failures had been observed to fit them; the row then carries its fitted weight.
+    fitted = (document["settings"].get("scoring") or {}).get("weights") == "fitted"
     problems = []
     scored = flags.filter(pl.col("state") == "scored")
     for r in scored.iter_rows(named=True):
         entry = entries[r["indicator_id"]]
         threshold, weight = float(entry.get("threshold", 0)), float(entry.get("weight", 0))
+        if fitted and entry["method"] != "context":
+            assert r["weight"] >= 0, r
+            weight = r["weight"]
         sign = 1.0 if entry.get("polarity", "higher_is_worse") == "higher_is_worse" else -1.0
         assert r["value"] is not None and math.isfinite(r["value"]), r
         if entry["method"] in ("peer", "context"):
             assert r["peer_group_size"] >= entry.get("min_peers", 5), r
             assert r["robust_z"] is not None and math.isfinite(r["robust_z"]), r
             assert 0 <= r["percentile"] <= 100, r
+        # Severity is continuous: it counts below the flag line too (0.5 at a peer or absolute
+        # threshold, down to 0), so flagged and unflagged rows both contribute weight x it.
         if entry["method"] == "peer":
             flagged = r["robust_z"] >= threshold
-            severity = min(1.0, 0.5 + 0.5 * (r["robust_z"] - threshold) / threshold)
+            severity = hand_severity(r["robust_z"] - threshold, threshold)
         elif entry["method"] == "absolute":
             flagged = (r["value"] - threshold) * sign >= 0
-            severity = (
-                min(1.0, 0.5 + 0.5 * (r["value"] - threshold) * sign / abs(threshold))
-                if threshold
-                else 1.0
-            )
+            if threshold:
+                severity = hand_severity((r["value"] - threshold) * sign, threshold)
+            else:
+                severity = 1.0 if flagged else 0.0
         elif entry["method"] == "event":
             flagged = r["value"] >= threshold
-            severity = min(1.0, r["value"])
+            severity = max(0.0, min(1.0, r["value"]))
         else:
             flagged, severity = False, 0.0
-        expected = (flagged, severity if flagged else 0.0, weight * severity if flagged else 0.0)
+        expected = (flagged, severity, weight * severity)
         got = (r["flagged"], r["severity"], r["contribution"])
         if got[0] != expected[0] or not all(
             math.isclose(a, b, abs_tol=1e-9) for a, b in zip(got[1:], expected[1:], strict=True)

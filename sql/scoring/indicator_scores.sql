@@ -80,7 +80,7 @@ neighbour_stats AS (
         count(p.value) AS peer_group_size,
         median(p.value) AS peer_median,
         mad(p.value) AS peer_mad,
-        stddev_samp(p.value) AS peer_sd,
+        stddev_samp(p.value ORDER BY p.value) AS peer_sd,  -- a fixed order: same last digit
         100.0 * (
             count(*) FILTER (WHERE (s.value - p.value) * s.worse_sign > 0)
             + 0.5 * count(*) FILTER (WHERE s.value = p.value)
@@ -188,15 +188,32 @@ type_loo AS (
         AND hi.council_type = m.council_type AND hi.centre = m.peer_median
         AND hi.position = CASE WHEN m.k_lo + 1 < own.position THEN m.k_lo + 1 ELSE m.k_lo + 2 END
 ),
+type_centred AS (
+    SELECT
+        r.quarter, r.council_code, r.indicator_id, r.council_type, r.group_size, r.position,
+        r.value - avg(r.value) OVER type_group AS deviation
+    FROM type_ranked AS r
+    -- Sums over a fixed order, so a rebuilt quarter gets the same last digit.
+    WINDOW type_group AS (
+        PARTITION BY r.quarter, r.indicator_id, r.council_type ORDER BY r.position
+        ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING
+    )
+),
 type_sd AS (
-    -- The standard deviation steps in only where the MAD is 0, so it is computed only there.
-    SELECT s.quarter, s.council_code, s.indicator_id, stddev_samp(p.value) AS peer_sd
-    FROM type_loo AS s
-    JOIN usable AS p
-        ON p.quarter = s.quarter AND p.indicator_id = s.indicator_id
-        AND p.council_type = s.council_type AND p.council_code <> s.council_code
-    WHERE s.peer_mad = 0
-    GROUP BY s.quarter, s.council_code, s.indicator_id
+    -- Standard deviation of the other councils of the type, from the group's centred moments:
+    -- leaving out a value with deviation d from the group mean leaves m = n - 1 values whose
+    -- squared deviations from their own mean sum to Q - d^2 - d^2 / m (Q: the group's sum).
+    SELECT
+        quarter, council_code, indicator_id,
+        CASE WHEN group_size >= 3 THEN sqrt(greatest(0.0,
+            (sum(deviation * deviation) OVER type_group - deviation * deviation
+                - deviation * deviation / (group_size - 1)) / (group_size - 2)))
+        END AS peer_sd
+    FROM type_centred
+    WINDOW type_group AS (
+        PARTITION BY quarter, indicator_id, council_type ORDER BY position
+        ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING
+    )
 ),
 type_stats AS (
     SELECT
@@ -216,28 +233,34 @@ type_stats AS (
 compared AS (
     SELECT
         e.*,
+        e.method IN ('peer', 'context') AND e.state = 'usable'
+            AND e.peer_basis = 'nearest_neighbours' AND nn.peer_group_size >= e.min_peers
+            AS neighbours_usable,
+        e.method IN ('peer', 'context') AND e.state = 'usable'
+            AND ts.peer_group_size >= e.min_peers AS type_usable,
+        nn.peer_group_size AS nn_size,
+        nn.peer_median AS nn_median,
+        nn.percentile AS nn_percentile,
+        ts.peer_group_size AS ts_size,
+        ts.peer_median AS ts_median,
+        ts.percentile AS ts_percentile,
+        -- The peers' scale: 1.4826 x MAD, but never below a share of the peers' standard
+        -- deviation, so a MAD near 0 (most peers' values did not move) cannot turn a small
+        -- difference into a huge z-score; the standard deviation alone when the MAD is 0.
         CASE
-            WHEN e.method NOT IN ('peer', 'context') OR e.state <> 'usable' THEN NULL
-            WHEN e.peer_basis = 'nearest_neighbours' AND nn.peer_group_size >= e.min_peers
-                THEN 'nearest neighbours'
-            WHEN ts.peer_group_size >= e.min_peers
-                THEN CASE
-                    WHEN e.peer_basis = 'nearest_neighbours'
-                        THEN 'council type (too few neighbours with data)'
-                    ELSE 'council type'
-                END
-        END AS peer_basis_used,
-        CASE WHEN e.peer_basis = 'nearest_neighbours' AND nn.peer_group_size >= e.min_peers
-            THEN nn.peer_group_size ELSE ts.peer_group_size END AS peer_group_size,
-        CASE WHEN e.peer_basis = 'nearest_neighbours' AND nn.peer_group_size >= e.min_peers
-            THEN nn.peer_median ELSE ts.peer_median END AS peer_median,
-        CASE WHEN e.peer_basis = 'nearest_neighbours' AND nn.peer_group_size >= e.min_peers
-            THEN nn.peer_mad ELSE ts.peer_mad END AS peer_mad,
-        CASE WHEN e.peer_basis = 'nearest_neighbours' AND nn.peer_group_size >= e.min_peers
-            THEN nn.peer_sd ELSE ts.peer_sd END AS peer_sd,
-        CASE WHEN e.peer_basis = 'nearest_neighbours' AND nn.peer_group_size >= e.min_peers
-            THEN nn.percentile ELSE ts.percentile END AS percentile
+            WHEN nn.peer_mad > 0
+                THEN greatest(1.4826 * nn.peer_mad, st.peer_scale_floor * coalesce(nn.peer_sd, 0))
+            WHEN nn.peer_sd > 0 THEN nn.peer_sd
+        END AS nn_scale,
+        CASE
+            WHEN ts.peer_mad > 0
+                THEN greatest(1.4826 * ts.peer_mad, st.peer_scale_floor * coalesce(ts.peer_sd, 0))
+            WHEN ts.peer_sd > 0 THEN ts.peer_sd
+        END AS ts_scale,
+        st.compare_with_council_type,
+        st.severity_below_threshold
     FROM evaluated AS e
+    CROSS JOIN scoring_settings AS st
     LEFT JOIN neighbour_stats AS nn
         ON nn.quarter = e.quarter AND nn.council_code = e.council_code
         AND nn.indicator_id = e.indicator_id
@@ -245,21 +268,53 @@ compared AS (
         ON ts.quarter = e.quarter AND ts.council_code = e.council_code
         AND ts.indicator_id = e.indicator_id
 ),
+both_z AS (
+    SELECT
+        c.*,
+        CASE WHEN c.neighbours_usable
+            THEN (c.value - c.nn_median) * c.worse_sign / c.nn_scale END AS nn_z,
+        CASE WHEN c.type_usable
+            THEN (c.value - c.ts_median) * c.worse_sign / c.ts_scale END AS ts_z
+    FROM compared AS c
+),
+chosen AS (
+    -- Judged against its neighbours and, where set, against all councils of its type too:
+    -- the comparison in which the value is worse counts, so a council whose whole neighbour
+    -- group is weak is still seen. Without usable neighbours, the type is the fallback.
+    SELECT
+        b.*,
+        CASE
+            WHEN NOT coalesce(b.neighbours_usable, FALSE) THEN coalesce(b.type_usable, FALSE)
+            WHEN b.compare_with_council_type AND b.ts_z IS NOT NULL
+                -- (by more than rounding: the same peers computed two ways may differ in
+                -- the last digit)
+                THEN b.nn_z IS NULL OR b.ts_z > b.nn_z + 1e-9
+            ELSE FALSE
+        END AS use_type
+    FROM both_z AS b
+),
 judged AS (
     SELECT
         c.*,
-        -- The MAD is 0 when most peers share one value; the standard deviation steps in then.
         CASE
-            WHEN c.peer_basis_used IS NULL THEN NULL
-            WHEN c.peer_mad > 0 THEN 1.4826 * c.peer_mad
-            WHEN c.peer_sd > 0 THEN c.peer_sd
-        END AS peer_scale
-    FROM compared AS c
+            WHEN c.method NOT IN ('peer', 'context') OR c.state <> 'usable' THEN NULL
+            WHEN NOT c.use_type AND c.neighbours_usable THEN 'nearest neighbours'
+            WHEN c.use_type AND c.peer_basis = 'council_type' THEN 'council type'
+            WHEN c.use_type AND coalesce(c.neighbours_usable, FALSE)
+                THEN 'council type (worse than against its neighbours)'
+            WHEN c.use_type THEN 'council type (too few neighbours with data)'
+        END AS peer_basis_used,
+        CASE WHEN c.use_type THEN c.ts_size ELSE c.nn_size END AS peer_group_size,
+        CASE WHEN c.use_type THEN c.ts_median ELSE c.nn_median END AS peer_median,
+        CASE WHEN c.use_type THEN c.ts_percentile ELSE c.nn_percentile END AS percentile,
+        CASE WHEN c.use_type THEN c.ts_scale ELSE c.nn_scale END AS peer_scale,
+        CASE WHEN c.use_type THEN c.ts_z ELSE c.nn_z END AS chosen_z
+    FROM chosen AS c
 ),
 states AS (
     SELECT
         j.*,
-        (j.value - j.peer_median) * j.worse_sign / j.peer_scale AS robust_z,
+        j.chosen_z AS robust_z,
         CASE
             WHEN j.state <> 'usable' THEN j.state
             WHEN j.method IN ('peer', 'context') AND j.peer_basis_used IS NULL THEN 'too few peers'
@@ -279,15 +334,30 @@ flagged AS (
             WHEN s.method = 'event' THEN s.value >= s.threshold
             ELSE FALSE
         END AS is_flagged,
+        -- Severity runs continuously: 0.5 at the threshold, 1 at twice the distance, and
+        -- down to 0 below the line (a peer value at its peers' median, an absolute value
+        -- twice the threshold's size on the good side), so councils below the flag line are
+        -- still ranked by how close they are to it instead of tying at 0.
         CASE
+            WHEN s.final_state <> 'scored' OR s.method = 'context' THEN NULL
             WHEN s.method = 'peer'
-                THEN least(1.0, 0.5 + 0.5 * (s.robust_z - s.threshold) / s.threshold)
+                THEN greatest(0.0, least(1.0, 0.5 + 0.5 * (s.robust_z - s.threshold) / s.threshold))
             WHEN s.method = 'absolute'
-                THEN least(1.0, 0.5 + 0.5 * (s.value - s.threshold) * s.worse_sign
-                    / nullif(abs(s.threshold), 0))
-            WHEN s.method = 'event' THEN least(1.0, s.value)
+                THEN greatest(0.0, least(1.0, 0.5 + 0.5 * (s.value - s.threshold) * s.worse_sign
+                    / nullif(abs(s.threshold), 0)))
+            WHEN s.method = 'event' THEN greatest(0.0, least(1.0, s.value))
         END AS raw_severity
     FROM states AS s
+),
+counted AS (
+    SELECT
+        f.*,
+        CASE
+            WHEN f.is_flagged THEN coalesce(f.raw_severity, 1.0)
+            WHEN f.severity_below_threshold THEN coalesce(f.raw_severity, 0.0)
+            ELSE 0.0
+        END AS counted_severity
+    FROM flagged AS f
 )
 SELECT
     quarter,
@@ -312,9 +382,9 @@ SELECT
     weight,
     baseline,
     is_flagged AS flagged,
-    CASE WHEN is_flagged THEN coalesce(raw_severity, 1.0) ELSE 0.0 END AS severity,
-    CASE WHEN is_flagged THEN weight * coalesce(raw_severity, 1.0) ELSE 0.0 END AS contribution,
+    counted_severity AS severity,
+    weight * counted_severity AS contribution,
     source_path,
     source_row_number,
     source_url
-FROM flagged;
+FROM counted;

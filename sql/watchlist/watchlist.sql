@@ -118,6 +118,8 @@ with_band AS (
         b.*,
         CASE
             WHEN b.n_flags = 0 AND b.coverage < $min_coverage THEN 'insufficient data'
+            -- Below-the-line contributions rank councils but never band one without a flag.
+            WHEN b.n_flags = 0 THEN 'no flags'
             ELSE (
                 SELECT rb.band FROM risk_bands AS rb
                 WHERE b.risk_score >= rb.min_score
