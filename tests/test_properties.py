@@ -16,7 +16,7 @@ import io
 import json
 import re
 import tempfile
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 import polars as pl
@@ -57,6 +57,16 @@ CODE_MAPS = {
     ),
     "ecode": pl.DataFrame(
         {"code": [c[2] for c in COUNCILS], "council_code": [c[0] for c in COUNCILS]}
+    ),
+    # Names (reduced as checks.validation.council_name_key does), with the councils' dates:
+    # "PROPERTYSHIRE" was borne by two councils, one before 1 April 2023 and one from then.
+    "name": pl.DataFrame(
+        {
+            "code": ["PROPERTYSHIRE", "PROPERTYSHIRE", "PROPERTY BOROUGH"],
+            "council_code": [COUNCILS[4][0], COUNCILS[0][0], COUNCILS[3][0]],
+            "start_date": [None, date(2023, 4, 1), None],
+            "end_date": [date(2023, 4, 1), None, None],
+        }
     ),
 }
 # Cells real files hold, well formed or not: numbers in every notation, official markers,
@@ -105,6 +115,9 @@ TRICKY = [
     *[code for council in COUNCILS for code in council],
     "e06900001 ",
     "E06999999",
+    "Propertyshire",
+    "property & borough",
+    "01/06/22",
     "W06000015",
     "E92000001",
     '["E06900001", "E07900001"]',
@@ -303,7 +316,8 @@ def test_arbitrary_cells_in_a_workbook_are_all_accounted_for(source_id: str, dat
     file = spec.files[0]
     header = headers_of(spec)
     if spec.unpivot is not None:
-        header += ["April to June 2019 (Q1)", "July to September 2019 (Q2)"]
+        periods = ["April to June 2019 (Q1)", "July to September 2019 (Q2)", "FYE 2019", "FYE 2020"]
+        header += [p for p in periods if re.fullmatch(spec.unpivot.header_pattern, p)]
     rows = data.draw(_table(len(header)), label="rows")
     numbers = data.draw(
         st.lists(st.floats(allow_nan=False, allow_infinity=False), max_size=4), label="numbers"
