@@ -125,9 +125,10 @@ def assert_warehouse_consistent(warehouse: Path) -> None:
     quarantined for every source."""
     with duckdb.connect(str(warehouse), read_only=True) as connection:
         loads = connection.execute(
-            "SELECT source_path, count(*) FROM raw.loads GROUP BY source_path"
+            # Per source: one workbook can feed two sources (road condition, one per sheet).
+            "SELECT source_id, source_path, count(*) FROM raw.loads GROUP BY source_id, source_path"
         ).fetchall()
-        assert loads and all(n == 1 for _, n in loads), loads
+        assert loads and all(n == 1 for *_, n in loads), loads
         tables = {
             row[0]
             for row in connection.execute(

@@ -15,8 +15,9 @@ import csv
 import io
 import json
 import re
+import re._parser as re_parser
 import tempfile
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 import polars as pl
@@ -58,11 +59,24 @@ CODE_MAPS = {
     "ecode": pl.DataFrame(
         {"code": [c[2] for c in COUNCILS], "council_code": [c[0] for c in COUNCILS]}
     ),
-    # Registers that may name a council rather than code it.
+    # Names as registers and Ofsted files may give them, with the councils' dates:
+    # "PROPERTYSHIRE" was borne by two councils, one before 1 April 2023 and one from then.
     "name": pl.DataFrame(
         {
-            "code": [f"Fictional {c[1]} Council" for c in COUNCILS],
-            "council_code": [c[0] for c in COUNCILS],
+            "code": [
+                *[f"Fictional {c[1]} Council" for c in COUNCILS],
+                "PROPERTYSHIRE",
+                "PROPERTYSHIRE",
+                "PROPERTY BOROUGH",
+            ],
+            "council_code": [
+                *[c[0] for c in COUNCILS],
+                COUNCILS[4][0],
+                COUNCILS[0][0],
+                COUNCILS[3][0],
+            ],
+            "start_date": [*[None for _ in COUNCILS], None, date(2023, 4, 1), None],
+            "end_date": [*[None for _ in COUNCILS], date(2023, 4, 1), None, None],
         }
     ),
 }
@@ -112,6 +126,9 @@ TRICKY = [
     *[code for council in COUNCILS for code in council],
     "e06900001 ",
     "E06999999",
+    "Propertyshire",
+    "property & borough",
+    "01/06/22",
     "W06000015",
     "E92000001",
     '["E06900001", "E07900001"]',
@@ -137,9 +154,49 @@ TRICKY = [
 CELL = st.one_of(st.sampled_from(TRICKY), st.text(max_size=12))
 
 
+def _shortest_match(parsed: list) -> str:
+    """The shortest text a parsed regular expression matches, taking the first alternative
+    and the first character of each class (enough for the catalogue's header patterns)."""
+    out = []
+    for op, arg in parsed:
+        name = str(op)
+        if name == "LITERAL":
+            out.append(chr(arg))
+        elif name == "NOT_LITERAL" or name == "ANY":
+            out.append("x" if arg != ord("x") else "y")
+        elif name == "IN":
+            out.append(_first_of_class(arg))
+        elif name == "SUBPATTERN":
+            out.append(_shortest_match(arg[-1]))
+        elif name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
+            low, _, item = arg
+            out.append(_shortest_match(item) * low)
+        elif name == "BRANCH":
+            out.append(_shortest_match(arg[1][0]))
+        elif name == "CATEGORY":
+            out.append(_CATEGORY_EXAMPLE[str(arg)])
+        # AT (anchors), GROUPREF and assertions add no text.
+    return "".join(out)
+
+
+_CATEGORY_EXAMPLE = {"CATEGORY_DIGIT": "0", "CATEGORY_SPACE": " ", "CATEGORY_WORD": "a"}
+
+
+def _first_of_class(items: list) -> str:
+    op, arg = items[0]
+    name = str(op)
+    if name == "LITERAL":
+        return chr(arg)
+    if name == "RANGE":
+        return chr(arg[0])
+    if name == "CATEGORY":
+        return _CATEGORY_EXAMPLE[str(arg)]
+    return "a"
+
+
 def header_for(pattern: str) -> str:
-    """A header text the catalogue pattern matches: `^(estimated )?x$` -> `x`."""
-    text = re.sub(r"\([^()]*\)\?", "", pattern).removeprefix("^").removesuffix("$")
+    """A header text the catalogue pattern matches, the shortest: `^(estimated )?x$` -> `x`."""
+    text = _shortest_match(list(re_parser.parse(pattern)))
     assert re.fullmatch(pattern, text, re.IGNORECASE), (pattern, text)
     return text
 
@@ -310,7 +367,8 @@ def test_arbitrary_cells_in_a_workbook_are_all_accounted_for(source_id: str, dat
     file = spec.files[0]
     header = headers_of(spec)
     if spec.unpivot is not None:
-        header += ["April to June 2019 (Q1)", "July to September 2019 (Q2)"]
+        periods = ["April to June 2019 (Q1)", "July to September 2019 (Q2)", "FYE 2019", "FYE 2020"]
+        header += [p for p in periods if re.fullmatch(spec.unpivot.header_pattern, p)]
     rows = data.draw(_table(len(header)), label="rows")
     numbers = data.draw(
         st.lists(st.floats(allow_nan=False, allow_infinity=False), max_size=4), label="numbers"
