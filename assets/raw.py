@@ -222,13 +222,14 @@ def edition_check(spec: SourceSpec, editions: list[Edition]) -> dg.AssetCheckRes
     """WARN when a file's new edition has far fewer rows, councils or years than the last."""
     shrunk = [(e, e.shrunk) for e in editions if e.shrunk]
     lines = [
-        "| file | current load | previous load | rows | councils | years |",
+        "| file | current edition (sha256) | edition replaced (sha256) | rows | councils | years |",
         "|---|---|---|---|---|---|",
     ]
+    # File hashes rather than load ids or times: the table depends only on the files' content.
     for e in editions:
         lines.append(
-            f"| {e.source_path} | {e.load_id} ({e.file_sha256[:12]}, {e.loaded_at:%Y-%m-%d %H:%M}) "
-            f"| {e.previous_load_id or 'none (first edition)'} "
+            f"| {e.source_path} | {e.file_sha256[:12]} "
+            f"| {(e.previous_file_sha256 or '')[:12] or 'none (first edition)'} "
             f"| {e.previous_rows} -> {e.rows} | {e.previous_councils} -> {e.councils} "
             f"| {e.previous_years} -> {e.years} |"
         )

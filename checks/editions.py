@@ -55,6 +55,7 @@ class Edition:
     councils: int | None
     years: int | None
     previous_load_id: str | None
+    previous_file_sha256: str | None
     previous_rows: int | None
     previous_councils: int | None
     previous_years: int | None
@@ -120,6 +121,7 @@ def measure_editions(connection: duckdb.DuckDBPyConnection, spec: SourceSpec) ->
             councils=count(councils, has_councils, row["load_id"]),
             years=count(years, has_years, row["load_id"]),
             previous_load_id=row["previous_load_id"],
+            previous_file_sha256=row["previous_file_sha256"],
             previous_rows=row["previous_row_count"],
             previous_councils=count(councils, has_councils, row["previous_load_id"]),
             previous_years=count(years, has_years, row["previous_load_id"]),

@@ -83,6 +83,7 @@ def test_far_fewer_means_under_half_of_any_measure() -> None:
             councils=councils,
             years=years,
             previous_load_id="old",
+            previous_file_sha256="1" * 64,
             previous_rows=1000,
             previous_councils=150,
             previous_years=10,
