@@ -14,6 +14,8 @@ sleeps, tagged the way `early-warning` tags its runs.
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import shutil
 import signal
@@ -28,6 +30,8 @@ import dagster as dg
 import pytest
 import yaml
 from dagster._core.test_utils import create_run_for_test
+from dagster._daemon.monitoring.concurrency import execute_concurrency_slots_iteration
+from dagster._daemon.monitoring.run_monitoring import execute_run_monitoring_iteration
 
 from pipelines.recovery import (
     BOOT_TAG,
@@ -45,7 +49,7 @@ REPO = Path(__file__).resolve().parents[1]
 WAITING_RUN = "00000000-0000-4000-8000-000000000001"
 
 HOLDER = """
-import time
+import json, sys, time
 import dagster as dg
 from pipelines.recovery import process_tags
 
@@ -54,7 +58,9 @@ def holds_the_warehouse_slot() -> None:
     print("holding", flush=True)
     time.sleep(600)
 
-dg.materialize([holds_the_warehouse_slot], instance=dg.DagsterInstance.get(), tags=process_tags())
+# Tagged as `early-warning` tags its runs, or (given tags) as the daemon's runs are.
+tags = json.loads(sys.argv[1]) if len(sys.argv) > 1 else process_tags()
+dg.materialize([holds_the_warehouse_slot], instance=dg.DagsterInstance.get(), tags=tags)
 """
 
 
@@ -73,10 +79,10 @@ def instance(home: Path) -> Iterator[dg.DagsterInstance]:
         yield instance
 
 
-def holder_process(home: Path) -> subprocess.Popen:
+def holder_process(home: Path, tags: dict[str, str] | None = None) -> subprocess.Popen:
     """A live run holding the warehouse slot (its step sleeps), once it says so."""
     process = subprocess.Popen(
-        [sys.executable, "-c", HOLDER],
+        [sys.executable, "-c", HOLDER, *([json.dumps(tags)] if tags is not None else [])],
         cwd=REPO,
         env={**os.environ, "DAGSTER_HOME": str(home), "PYTHONUNBUFFERED": "1"},
         stdout=subprocess.PIPE,
@@ -290,3 +296,37 @@ def test_run_monitoring_is_on_in_both_instance_files(path: str, home: Path) -> N
         assert instance.run_monitoring_enabled
         assert instance.run_monitoring_settings == settings
         assert "MONITORING" in instance.get_required_daemon_types()
+
+
+@pytest.mark.slow  # starts a holder process (about 10 s of imports)
+def test_the_daemon_fails_a_run_of_its_own_whose_worker_died_and_frees_its_slot(
+    home: Path,
+) -> None:
+    """A run without process tags (as the daemon launches them) is left to run monitoring: with
+    the repository's settings, bar two timeouts shortened so the test need not wait for them
+    (the run's own `dagster/max_runtime` tag, and free_slots_after_run_end_seconds), one pass of
+    the monitoring daemon's checks fails the run and frees its slot."""
+    config = yaml.safe_load((REPO / "dagster.yaml").read_text())
+    config["run_monitoring"]["free_slots_after_run_end_seconds"] = 1
+    (home / "dagster.yaml").write_text(yaml.safe_dump(config))
+    holder = holder_process(home, {"dagster/max_runtime": "1"})
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        held_by = holding_run(instance)
+        os.killpg(holder.pid, signal.SIGKILL)
+        holder.wait()
+        assert recover_stale_runs(instance, lambda _: None).failed_runs == []  # not ours
+        time.sleep(1.5)  # past its max runtime
+
+        class Daemon:  # what the monitoring iterations use of the daemon's workspace context
+            def __init__(self) -> None:
+                self.instance = instance
+
+            def create_request_context(self) -> None:
+                return None
+
+        logger = logging.getLogger("run_monitoring_test")
+        list(execute_run_monitoring_iteration(Daemon(), logger))  # type: ignore[arg-type]
+        assert status(instance, held_by) == dg.DagsterRunStatus.FAILURE
+        time.sleep(1.5)  # past free_slots_after_run_end_seconds
+        list(execute_concurrency_slots_iteration(Daemon(), logger))  # type: ignore[arg-type]
+        assert instance.event_log_storage.get_concurrency_info(POOL).claimed_slots == []
