@@ -269,6 +269,13 @@ class SlotWatch:
             self.instance = instance
             self._poll()
 
+    def _report(self, message: str) -> None:
+        """Say it, and put it in the run's own event log, where the UI shows it."""
+        self.say(message)
+        run = self.instance.get_run_by_id(self.run_id)
+        if run is not None:
+            self.instance.report_engine_event(message, run)
+
     def _poll(self) -> None:
         since: float | None = None
         reported = 0.0
@@ -281,7 +288,7 @@ class SlotWatch:
             if since is None:
                 since, reported = now, now - REPORT_EVERY_SECONDS
             if now - reported >= REPORT_EVERY_SECONDS:
-                self.say(
+                self._report(
                     f"Waiting for the {self.pool} pool slot ({now - since:.0f} s of at most "
                     f"{self.timeout_seconds:.0f} s), held by {describe(holders)}"
                 )
@@ -292,6 +299,7 @@ class SlotWatch:
                     f"gave up after waiting {now - since:.0f} s for the {self.pool} pool slot, "
                     f"held by {describe(holders)}"
                 )
+                self._report(f"Run {self.run_id} {self.timed_out}")
                 ctypes.pythonapi.PyThreadState_SetAsyncExc(
                     ctypes.c_ulong(self._main), ctypes.py_object(SlotWaitTimeout)
                 )

@@ -253,6 +253,12 @@ def test_a_run_waiting_for_a_live_holder_gives_up_after_the_configured_wait(
     assert any(held_by.run_id in m and m.startswith("Waiting for") for m in messages)
     run = instance.get_run_by_id(WAITING_RUN)
     assert run is not None and run.status == dg.DagsterRunStatus.FAILURE
+    # The run's own event log (what the UI shows) names the holder, waiting and giving up.
+    logged = [
+        e.message for e in instance.all_logs(WAITING_RUN, of_type=dg.DagsterEventType.ENGINE_EVENT)
+    ]
+    assert any(m.startswith("Waiting for") and held_by.run_id in m for m in logged)
+    assert any("gave up after waiting" in m and held_by.run_id in m for m in logged)
     info = instance.event_log_storage.get_concurrency_info(POOL)
     assert [s.run_id for s in info.claimed_slots] == [held_by.run_id]
     assert {s.run_id for s in info.pending_steps} == {held_by.run_id}
