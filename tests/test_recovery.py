@@ -33,6 +33,7 @@ from dagster._core.test_utils import create_run_for_test
 from dagster._daemon.monitoring.concurrency import execute_concurrency_slots_iteration
 from dagster._daemon.monitoring.run_monitoring import execute_run_monitoring_iteration
 
+from pipelines.profiles import Settings
 from pipelines.recovery import (
     BOOT_TAG,
     HOST_TAG,
@@ -336,3 +337,14 @@ def test_the_daemon_fails_a_run_of_its_own_whose_worker_died_and_frees_its_slot(
         time.sleep(1.5)  # past free_slots_after_run_end_seconds
         list(execute_concurrency_slots_iteration(Daemon(), logger))  # type: ignore[arg-type]
         assert instance.event_log_storage.get_concurrency_info(POOL).claimed_slots == []
+
+
+def test_the_slot_wait_is_a_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("EARLY_WARNING_SLOT_WAIT_SECONDS", raising=False)
+    assert Settings.from_environment().slot_wait_seconds == 600
+    monkeypatch.setenv("EARLY_WARNING_SLOT_WAIT_SECONDS", "2.5")
+    assert Settings.from_environment().slot_wait_seconds == 2.5
+    for wrong in ("ten minutes", "-1", "nan"):
+        monkeypatch.setenv("EARLY_WARNING_SLOT_WAIT_SECONDS", wrong)
+        with pytest.raises(ValueError, match="EARLY_WARNING_SLOT_WAIT_SECONDS"):
+            Settings.from_environment()
