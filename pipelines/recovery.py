@@ -112,8 +112,15 @@ class Recovery:
     freed_runs: list[str]  # runs whose pool slots (claimed or pending) were freed
 
 
-def _free(instance: dg.DagsterInstance, run_id: str) -> None:
-    instance.event_log_storage.free_concurrency_slots_for_run(run_id)
+def _free(instance: dg.DagsterInstance, run_id: str) -> int:
+    """Free a run's claimed pool slots and pending claims; how many slots it held."""
+    storage = instance.event_log_storage
+    if not storage.supports_global_concurrency_limits:
+        return 0
+    infos = storage.get_concurrency_infos(list(storage.get_concurrency_keys())).values()
+    held = sum(slot.run_id == run_id for info in infos for slot in info.claimed_slots)
+    storage.free_concurrency_slots_for_run(run_id)
+    return held
 
 
 def recover_stale_runs(instance: dg.DagsterInstance, say: Say = print) -> Recovery:
@@ -125,14 +132,17 @@ def recover_stale_runs(instance: dg.DagsterInstance, say: Say = print) -> Recove
         reason = process_is_gone(run.tags)
         if reason is None:
             continue
-        message = (
-            f"Run {run.run_id} ({run.job_name}) was left {run.status.value} but {reason}: "
-            "it was killed (SIGKILL, out of memory or power cut). Marked failed, and its pool "
-            "slots freed, by the next early-warning run."
+        instance.report_run_failed(
+            run,
+            f"Run {run.run_id} ({run.job_name}) was left "
+            f"{run.status.value} but {reason}: it was killed (SIGKILL, out of memory or power "
+            "cut). Marked failed, and its pool slots freed, by the next early-warning run.",
         )
-        instance.report_run_failed(run, message)
-        _free(instance, run.run_id)
-        say(f"Recovered after a crash: {message}")
+        held = _free(instance, run.run_id)
+        say(
+            f"Recovered after a crash: run {run.run_id} ({run.job_name}) was left "
+            f"{run.status.value} but {reason}: marked failed, {held} pool slot(s) freed."
+        )
         failed.append(run.run_id)
         freed.append(run.run_id)
     storage = instance.event_log_storage

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -38,6 +39,7 @@ KILLS = 5
 RUN_TIMEOUT = 240  # a hang fails the test rather than blocking it
 LAST_LINE = "Backtest report:"
 RECOVERED = "Recovered after a crash"
+SLOTS_FREED = re.compile(r"(\d+) pool slot\(s\) freed")
 PHASES = [
     ("Ingesting and validating", "ingest"),
     ("Building watchlists", "quarters"),
@@ -171,6 +173,9 @@ def test_killed_runs_on_a_persistent_instance_never_hang_the_next(
         "slots_held_by_killed_runs_before_the_last_run": len(slots_before),
         "killed_runs_marked_failed": len(killed_runs),
         "recovered_by_the_last_run": final_log.read_text().count(RECOVERED),
+        "slots_freed": sum(
+            int(m.group(1)) for line in recoveries if (m := SLOTS_FREED.search(line))
+        ),
         "recovering_run_seconds": round(final, 1),
         "total_seconds": round(time.monotonic() - began, 1),
     }

@@ -150,7 +150,10 @@ def test_a_run_whose_process_is_gone_is_failed_and_its_slot_freed(
     assert status(instance, gone) == dg.DagsterRunStatus.FAILURE
     failure = instance.all_logs(gone.run_id, of_type=dg.DagsterEventType.RUN_FAILURE)
     assert "no longer exists" in failure[-1].message and "was killed" in failure[-1].message
-    assert any(gone.run_id in message for message in messages)
+    assert messages == [
+        f"Recovered after a crash: run {gone.run_id} (ingest_and_validate) was left STARTED but "
+        f"process {gone.tags[PID_TAG]} no longer exists: marked failed, 1 pool slot(s) freed."
+    ]
     info = instance.event_log_storage.get_concurrency_info(POOL)
     assert info.claimed_slots == [] and info.pending_steps == []
 
