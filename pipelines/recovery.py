@@ -86,7 +86,7 @@ def process_tags() -> dict[str, str]:
 def process_is_gone(tags: Mapping[str, str]) -> str | None:
     """Why the process that ran a run with these tags is certainly gone, or None if it may still
     be running (or it ran on another host, or the run has no process tags)."""
-    if PID_TAG not in tags or tags.get(HOST_TAG) != socket.gethostname():
+    if not tags.get(PID_TAG, "").isdigit() or tags.get(HOST_TAG) != socket.gethostname():
         return None
     pid = int(tags[PID_TAG])
     if BOOT_TAG in tags and (boot := _boot_id()) and tags[BOOT_TAG] != boot:
