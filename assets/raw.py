@@ -27,6 +27,7 @@ from assets.readers import (
     scan_source_file,
     unreadable_csv,
 )
+from checks.editions import EDITION_NOT_SHRUNK, SHRINK_RATIO, Edition, measure_editions
 from pipelines.catalogue import FileSpec, SourceSpec, load_catalogue
 from pipelines.resources import PathOutsideDataDirError, SourceFiles, Warehouse
 from pipelines.sql import load_sql, with_identifiers
@@ -217,6 +218,46 @@ def _describe(loads: list[FileLoad]) -> dg.MetadataValue:
     return dg.MetadataValue.md("\n".join(lines))
 
 
+def edition_check(spec: SourceSpec, editions: list[Edition]) -> dg.AssetCheckResult:
+    """WARN when a file's new edition has far fewer rows, councils or years than the last."""
+    shrunk = [(e, e.shrunk) for e in editions if e.shrunk]
+    lines = [
+        "| file | current edition (sha256) | edition replaced (sha256) | rows | councils | years |",
+        "|---|---|---|---|---|---|",
+    ]
+    # File hashes rather than load ids or times: the table depends only on the files' content.
+    for e in editions:
+        lines.append(
+            f"| {e.source_path} | {e.file_sha256[:12]} "
+            f"| {(e.previous_file_sha256 or '')[:12] or 'none (first edition)'} "
+            f"| {e.previous_rows} -> {e.rows} | {e.previous_councils} -> {e.councils} "
+            f"| {e.previous_years} -> {e.years} |"
+        )
+    description = (
+        "; ".join(
+            f"{e.source_path}: the current edition (load {e.load_id}) has far fewer "
+            f"{', '.join(measures)} than the edition it replaced (load {e.previous_load_id}); "
+            "indicators built on it may be empty"
+            for e, measures in shrunk
+        )
+        if shrunk
+        else f"no current edition of {spec.id} is much smaller than the one it replaced"
+    )
+    return dg.AssetCheckResult(
+        check_name=EDITION_NOT_SHRUNK,
+        asset_key=dg.AssetKey(["raw", spec.id]),
+        passed=not shrunk,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=description,
+        metadata={
+            "editions": dg.MetadataValue.md("\n".join(lines)),
+            "files_shrunk": len(shrunk),
+            "rows_previous": sum(e.previous_rows or 0 for e, _ in shrunk),
+            "rows_current": sum(e.rows for e, _ in shrunk),
+        },
+    )
+
+
 def build_raw_asset(spec: SourceSpec) -> dg.AssetsDefinition:
     """One raw asset per catalogue source, all read by the same generic machinery."""
 
@@ -229,6 +270,14 @@ def build_raw_asset(spec: SourceSpec) -> dg.AssetsDefinition:
         description=f"Raw rows of: {spec.title}. Publisher: {spec.publisher}. "
         f"Licence: {spec.licence}. Layout: {spec.layout}; every file kept as loaded.",
         metadata={"source_files": [f.path for f in spec.files], "licence": spec.licence},
+        check_specs=[
+            dg.AssetCheckSpec(
+                EDITION_NOT_SHRUNK,
+                asset=dg.AssetKey(["raw", spec.id]),
+                description="No file's current edition has far fewer rows, councils or years "
+                f"(under {SHRINK_RATIO:.0%}) than the edition it replaced (checks/editions.py).",
+            )
+        ],
     )
     def raw_source(
         context: dg.AssetExecutionContext, warehouse: Warehouse, source_files: SourceFiles
@@ -249,17 +298,21 @@ def build_raw_asset(spec: SourceSpec) -> dg.AssetsDefinition:
                 verb = "loaded" if load.newly_loaded else "already loaded, skipped"
                 context.log.info(f"{spec.id}: {file.path} {verb} ({load.row_count} rows)")
                 loads.append(load)
+            editions = measure_editions(connection, spec)
             total = connection.execute(
                 with_identifiers("raw/count_rows", table=spec.raw_table)
             ).fetchone()
+        for edition in editions:
+            context.log.info(f"{spec.id}: current edition: {edition.current()}")
         return dg.MaterializeResult(
+            check_results=[edition_check(spec, editions)],
             metadata={
                 "files": _describe(loads),
                 "dagster/row_count": sum(load.row_count for load in loads),
                 "rows_loaded_this_run": sum(ld.row_count for ld in loads if ld.newly_loaded),
                 "raw_rows_all_loads": int(total[0]) if total else 0,
                 "table": spec.raw_table,
-            }
+            },
         )
 
     return raw_source

@@ -9,11 +9,20 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import uuid
 from pathlib import Path
 
 import dagster as dg
 
 from pipelines.partitions import partition_key_for, quarter_label, quarterly_partitions
+from pipelines.profiles import Settings
+from pipelines.recovery import (
+    SlotWaitTimeout,
+    SlotWatch,
+    process_tags,
+    recover_stale_runs,
+    wait_for_pool,
+)
 
 
 def _instance() -> dg.DagsterInstance:
@@ -41,12 +50,40 @@ def _execute(
     # INFO shows each step's own progress lines; Dagster's DEBUG engine events stay in the
     # instance's event log (and the UI) rather than flooding the terminal.
     run_config = {"loggers": {"console": {"config": {"log_level": "INFO"}}}, **(config or {})}
-    result = defs.resolve_job_def(job_name).execute_in_process(
-        instance=instance, tags=tags or {}, run_config=run_config, raise_on_error=False
-    )
+    job = defs.resolve_job_def(job_name)
+    if instance.is_ephemeral:
+        result = job.execute_in_process(
+            instance=instance, tags=tags or {}, run_config=run_config, raise_on_error=False
+        )
+    else:
+        # A run killed earlier may still hold the warehouse slot: free it, then wait (bounded)
+        # for a slot a live run holds, before this run starts.
+        wait = Settings.from_environment().slot_wait_seconds
+        try:
+            recover_stale_runs(instance, _say)
+            wait_for_pool(instance, wait, _say)
+        except SlotWaitTimeout as error:
+            print(f"FAILED {job_name}: {error}", file=sys.stderr)
+            return False
+        run_id = str(uuid.uuid4())
+        with SlotWatch(instance, run_id, wait, _say) as watch:
+            result = job.execute_in_process(
+                instance=instance,
+                run_id=run_id,
+                tags={**(tags or {}), **process_tags()},
+                run_config=run_config,
+                raise_on_error=False,
+            )
+        if watch.timed_out:
+            print(f"FAILED {job_name}: {watch.timed_out}", file=sys.stderr)
+            return False
     if not result.success:
         _report_failure(result)
     return result.success
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
 
 
 def _backtest_config(args: argparse.Namespace) -> dict:

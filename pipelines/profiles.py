@@ -5,7 +5,8 @@ EARLY_WARNING_PROFILE=production       download each source from its catalogue u
 
 Paths can be moved with EARLY_WARNING_DATA_DIR, EARLY_WARNING_WAREHOUSE and
 EARLY_WARNING_OUTPUT_DIR; DuckDB's memory limit with EARLY_WARNING_DUCKDB_MEMORY_LIMIT
-(e.g. 4GB; by default DuckDB's own, 80% of RAM). Instance storage (SQLite or
+(e.g. 4GB; by default DuckDB's own, 80% of RAM); how long a run waits for the warehouse slot
+held by another run with EARLY_WARNING_SLOT_WAIT_SECONDS (default 600). Instance storage (SQLite or
 Postgres) is Dagster's own configuration: see dagster.yaml and deploy/production/dagster.yaml.
 """
 
@@ -15,6 +16,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipelines.recovery import DEFAULT_SLOT_WAIT_SECONDS
 from pipelines.resources import (
     DEFAULT_DUCKDB_MEMORY_LIMIT,
     ParquetOutputs,
@@ -33,6 +35,9 @@ class Settings:
     warehouse_path: Path
     output_dir: Path
     duckdb_memory_limit: str = DEFAULT_DUCKDB_MEMORY_LIMIT
+    # How long a run waits for the warehouse pool slot held by another live run before it gives
+    # up naming that run (pipelines/recovery.py); a slot held by a killed run is freed at once.
+    slot_wait_seconds: float = DEFAULT_SLOT_WAIT_SECONDS
 
     @classmethod
     def from_environment(cls) -> Settings:
@@ -52,7 +57,23 @@ class Settings:
             duckdb_memory_limit=os.environ.get(
                 "EARLY_WARNING_DUCKDB_MEMORY_LIMIT", DEFAULT_DUCKDB_MEMORY_LIMIT
             ).strip(),
+            slot_wait_seconds=_seconds(
+                "EARLY_WARNING_SLOT_WAIT_SECONDS", DEFAULT_SLOT_WAIT_SECONDS
+            ),
         )
+
+
+def _seconds(variable: str, default: float) -> float:
+    text = os.environ.get(variable, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise ValueError(f"{variable}={text!r}: give a number of seconds, 0 or more")
+    return value
 
 
 def resources_for(settings: Settings) -> dict[str, object]:
