@@ -18,6 +18,9 @@ VALIDATED = [
         "data_explorer_metrics",
         "audit_findings",
         "peer_challenges",
+        "borrowing_live_table",
+        "investments_live_table",
+        "prudential_indicators",
     )
 ]
 

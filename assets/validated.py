@@ -39,11 +39,21 @@ PREVIEW_ROWS = 20
 # through it (GSS codes via the code map, register codes via the register itself).
 CODE_MAP_ASSET = dg.AssetKey(["validated", "council_code_map"])
 REGISTER_ASSET = dg.AssetKey(["validated", "council_register"])
-CODE_MAP_NEEDS = {"gss": CODE_MAP_ASSET, "register_code": REGISTER_ASSET}
+NAME_LOOKUP_ASSETS = [
+    REGISTER_ASSET,
+    dg.AssetKey(["validated", "council_name_lookup"]),
+    dg.AssetKey(["validated", "capital_outturn_name_lookup"]),
+]
+CODE_MAP_NEEDS = {
+    "gss": [CODE_MAP_ASSET],
+    "register_code": [REGISTER_ASSET],
+    "name": NAME_LOOKUP_ASSETS,
+}
 CODE_MAP_SQL = {
     "gss": "staging/gss_code_map",
     "register_code": "staging/register_code_map",
     "ecode": "staging/ecode_map",
+    "name": "staging/name_code_map",
 }
 
 # A source with more current raw rows than PARTITION_ROWS is validated in partitions of about
@@ -299,8 +309,8 @@ def build_validated_asset(source_id: str) -> dg.AssetsDefinition:
     spec = STAGING_SPECS[source_id]
     source = load_catalogue()[source_id]
     key = dg.AssetKey(["validated", source_id])
-    needs = CODE_MAP_NEEDS[spec.council_code.via] if spec.council_code else None
-    deps = [dg.AssetKey(["raw", source_id]), *([needs] if needs else [])]
+    needs = CODE_MAP_NEEDS[spec.council_code.via] if spec.council_code else []
+    deps = [dg.AssetKey(["raw", source_id]), *needs]
 
     @dg.asset(
         key=key,

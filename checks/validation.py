@@ -23,6 +23,8 @@ KEY_COLUMNS = ["load_id", "source_path", "source_row_number", "source_column"]
 REJECTED = "rejected"
 OUT_OF_SCOPE = "out_of_scope"
 DUPLICATE = "duplicate"
+# A row another edition of the same table states afresh (the newer edition wins).
+SUPERSEDED = "superseded"
 # Columns that describe where a row came from rather than what it says.
 META_COLUMNS = {
     "load_id",
@@ -96,16 +98,34 @@ class CouncilCodeRule:
     # carry the department's E-code, which survives GSS code changes).
     fallback_column: str | None = None
     fallback_via: str = "ecode"
+    # Applied to the source's value and to every code of the map before they are compared
+    # (council names: case, "&" and punctuation differ between publications).
+    normalise: Callable[[pl.Expr], pl.Expr] | None = None
+    # True: every row left unresolved is rejected (the scope has already set non-councils
+    # aside), rather than judged by its code's prefix.
+    reject_unresolved: bool = False
+
+
+@dataclass(frozen=True)
+class Supersede:
+    """Rows that a newer edition of the same table states again: for each `key`, only the rows
+    of the highest `edition` pass; the others are kept in the quarantine as superseded."""
+
+    key: tuple[str, ...]
+    edition: str
+    reason: str
 
 
 @dataclass(frozen=True)
 class StagingSpec:
     model: type[pa.DataFrameModel]
     parse: dict[str, pl.DataType] = field(default_factory=dict)
-    scope: Scope | None = None
+    # One scope, or several applied in turn (each with its own reason).
+    scope: Scope | tuple[Scope, ...] | None = None
     council_code: CouncilCodeRule | None = None
     derive: Callable[[pl.DataFrame], pl.DataFrame] | None = None
     output_columns: list[str] | None = None
+    supersede: Supersede | None = None
 
 
 @dataclass
@@ -263,8 +283,13 @@ def _resolve_codes(
     The resolved code goes to `council_code`; the code as the source gave it is kept in
     `source_council_code`."""
     column = rule.column
-    code_map = _unambiguous(code_maps[rule.via])
+    code_map = code_maps[rule.via]
+    if rule.normalise is not None:
+        code_map = code_map.with_columns(rule.normalise(pl.col("code")).alias("code"))
+    code_map = _unambiguous(code_map)
     stripped = pl.col(column).str.strip_chars().str.to_uppercase()
+    if rule.normalise is not None:
+        stripped = rule.normalise(pl.col(column))
     joined = frame.with_columns(
         pl.when(stripped == "").then(None).otherwise(stripped).alias("source_council_code")
     ).with_columns(_looked_up(pl.col("source_council_code"), code_map).alias("__resolved"))
@@ -298,7 +323,9 @@ def _resolve_codes(
     if len(unresolved):
         code = pl.col("source_council_code")
         is_council_code = code.is_null() | code.str.slice(0, 3).is_in(list(rule.council_prefixes))
-        if rule.via != "gss":
+        if rule.reject_unresolved:
+            is_council_code = pl.lit(True)
+        elif rule.via != "gss":
             is_council_code = pl.lit(False)
         for flag, disposition, reason in (
             (True, REJECTED, "council code missing, or not in the register (nor a former code)"),
@@ -323,6 +350,26 @@ def _resolve_codes(
         .drop("__resolved")
     )
     return resolved, failures
+
+
+def _superseded(frame: pl.DataFrame, rule: Supersede, source_id: str) -> tuple[pl.DataFrame, list]:
+    """Keep, per key, the rows of the newest edition; quarantine the others as superseded."""
+    if frame.is_empty():
+        return frame, []
+    newest = pl.col(rule.edition) == pl.col(rule.edition).max().over(list(rule.key))
+    older = frame.filter(~newest.fill_null(True))
+    if older.is_empty():
+        return frame, []
+    failure = _quarantine_rows(
+        older,
+        source_id=source_id,
+        column=rule.edition,
+        check="newest edition",
+        value=pl.col(rule.edition),
+        disposition=SUPERSEDED,
+        reason=rule.reason,
+    )
+    return frame.filter(newest.fill_null(True)), [failure]
 
 
 _HASHABLE = (pl.String, pl.Boolean, pl.Date, pl.Datetime)
@@ -414,8 +461,9 @@ def stage_rows(
     """Validate raw rows: everything either passes or is quarantined with a reason."""
     failures: list[pl.DataFrame] = []
     frame = raw
-    if spec.scope is not None:
-        out = frame.filter(~spec.scope.keep.fill_null(False))
+    scopes = spec.scope if isinstance(spec.scope, tuple) else (spec.scope,)
+    for scope in (s for s in scopes if s is not None):
+        out = frame.filter(~scope.keep.fill_null(False))
         if len(out):
             failures.append(
                 _quarantine_rows(
@@ -425,10 +473,10 @@ def stage_rows(
                     check="in scope",
                     value=pl.lit(None),
                     disposition=OUT_OF_SCOPE,
-                    reason=spec.scope.reason,
+                    reason=scope.reason,
                 )
             )
-        frame = frame.filter(spec.scope.keep.fill_null(False))
+        frame = frame.filter(scope.keep.fill_null(False))
     frame, parse_failures = _parse(frame, spec, source_id)
     failures += parse_failures
     if spec.council_code is not None:
@@ -444,6 +492,9 @@ def stage_rows(
     failures += duplicate_failures
     if spec.derive is not None:
         frame = spec.derive(frame)
+    if spec.supersede is not None:
+        frame, superseded = _superseded(frame, spec.supersede, source_id)
+        failures += superseded
     frame, schema_failures = _pandera(frame, spec, source_id)
     failures += schema_failures
     quarantine = (

@@ -17,7 +17,10 @@ import yaml
 
 CATALOGUE_PATH = Path(__file__).with_name("sources.yaml")
 _IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]*$")
-LAYOUTS = ("csv_table", "xlsx_table", "json_neighbours")
+LAYOUTS = ("csv_table", "xlsx_table", "json_neighbours", "xlsx_sheets")
+# The xlsx_sheets layout adds these columns to every raw row: which tab it came from and the
+# tab's title line (which states the date the figures stand at).
+SHEET_COLUMNS = ["sheet_name", "sheet_title"]
 
 
 class CatalogueError(ValueError):
@@ -35,6 +38,8 @@ class FileSpec:
     period: str | None = None
     theme: str | None = None
     published: date | None = None
+    # xlsx_sheets: every tab to read, each one period of the same table (all must be present).
+    sheets: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -74,6 +79,8 @@ class SourceSpec:
             cols += [self.unpivot.name_column, self.unpivot.value_column]
         if self.layout == "json_neighbours":
             cols += ["council_code", "neighbour_codes"]
+        if self.layout == "xlsx_sheets":
+            cols += SHEET_COLUMNS
         return cols
 
 
@@ -98,6 +105,7 @@ def _file_spec(raw: dict[str, Any], where: str) -> FileSpec:
         period=None if raw.get("period") is None else str(raw["period"]),
         theme=raw.get("theme"),
         published=published,
+        sheets=tuple(str(sheet) for sheet in raw.get("sheets") or ()),
     )
 
 

@@ -23,3 +23,20 @@ STAGING_SPECS: dict[str, StagingSpec] = {
     "peer_challenges": PEER_CHALLENGES,
     "analyst_notes": NOTES,
 }
+
+# Debt (appended): Borrowing and Investment live tables and capital outturn prudential indicators.
+from checks.schemas.debt import (  # noqa: E402
+    BORROWING_LIVE_TABLE,
+    CAPITAL_OUTTURN_NAME_LOOKUP,
+    INVESTMENTS_LIVE_TABLE,
+    PRUDENTIAL_INDICATORS,
+)
+
+STAGING_SPECS.update(
+    {
+        "borrowing_live_table": BORROWING_LIVE_TABLE,
+        "investments_live_table": INVESTMENTS_LIVE_TABLE,
+        "capital_outturn_name_lookup": CAPITAL_OUTTURN_NAME_LOOKUP,
+        "prudential_indicators": PRUDENTIAL_INDICATORS,
+    }
+)
