@@ -71,7 +71,7 @@ NON_COUNCIL_NAME = (
     r"|development (corporation|agency)"
     r"|greater london|^england|^united kingdom"
 )
-_ECODE = r"^\s*E\d{4}\s*$"
+_ECODE = r"^\s*E\d{4,6}\s*$"  # real E-codes have 4 digits; fictional ones more
 _COUNCIL_GSS_PREFIX = r"^\s*E(06|07|08|09|10)"
 
 _MONTHS = {

@@ -1,6 +1,8 @@
 -- Debt indicators from the Borrowing and Investment live tables, as they stood at each as-of
--- date: the latest date whose table was public by then, compared with the same date one and
--- three years before, and with the latest net revenue expenditure public by then.
+-- date. Shares use the latest date whose table was public by then (a quarter end from 2018-19).
+-- Growth uses the latest 31 March public by then against 31 March one and three years before
+-- (quarters are only published from 2018-19; every year has a 31 March table), in points of
+-- the latest net revenue expenditure public by then.
 -- Input: as_of_dates(quarter, as_of_date). Output: the standard indicator value columns.
 WITH public_borrowing AS (
     SELECT
@@ -14,7 +16,9 @@ WITH public_borrowing AS (
         b.source_path,
         b.source_row_number,
         b.sheet_name,
-        max(b.period_end) OVER (PARTITION BY q.quarter, b.council_code) AS latest_date
+        max(b.period_end) OVER (PARTITION BY q.quarter, b.council_code) AS latest_date,
+        max(b.period_end) FILTER (WHERE month(b.period_end) = 3)
+            OVER (PARTITION BY q.quarter, b.council_code) AS latest_march
     FROM as_of_dates AS q
     JOIN validated.borrowing_live_table AS b ON b.published_date <= q.as_of_date
 ),
@@ -41,14 +45,17 @@ public_nre AS (
     )
     WHERE recency = 1
 ),
-latest AS (
+march AS (
     SELECT
-        cur.*,
-        one.gross_borrowing AS gross_borrowing_1y,
-        three.gross_borrowing AS gross_borrowing_3y,
-        inv.total_investments,
-        n.nre,
-        n.nre_period
+        cur.quarter,
+        cur.council_code,
+        cur.period_end AS march_end,
+        cur.gross_borrowing AS march_borrowing,
+        one.gross_borrowing AS march_borrowing_1y,
+        three.gross_borrowing AS march_borrowing_3y,
+        cur.source_path AS march_source_path,
+        cur.source_row_number AS march_source_row_number,
+        cur.published_date AS march_published_date
     FROM public_borrowing AS cur
     LEFT JOIN public_borrowing AS one
         ON one.quarter = cur.quarter AND one.council_code = cur.council_code
@@ -56,6 +63,23 @@ latest AS (
     LEFT JOIN public_borrowing AS three
         ON three.quarter = cur.quarter AND three.council_code = cur.council_code
         AND three.period_end = last_day(cur.period_end - INTERVAL 3 YEAR)
+    WHERE cur.period_end = cur.latest_march
+),
+latest AS (
+    SELECT
+        cur.*,
+        m.march_end,
+        m.march_borrowing,
+        m.march_borrowing_1y,
+        m.march_borrowing_3y,
+        m.march_source_path,
+        m.march_source_row_number,
+        m.march_published_date,
+        inv.total_investments,
+        n.nre,
+        n.nre_period
+    FROM public_borrowing AS cur
+    LEFT JOIN march AS m ON m.quarter = cur.quarter AND m.council_code = cur.council_code
     LEFT JOIN public_investments AS inv
         ON inv.quarter = cur.quarter AND inv.council_code = cur.council_code
         AND inv.period_end = cur.period_end
@@ -63,31 +87,45 @@ latest AS (
     WHERE cur.period_end = cur.latest_date
 ),
 measured AS (
-    SELECT l.*, m.indicator_id, m.value, m.needs, m.period
+    SELECT
+        l.quarter,
+        l.council_code,
+        m.indicator_id,
+        m.value,
+        m.needs,
+        m.period,
+        m.on_march,
+        CASE WHEN m.on_march THEN l.march_end ELSE l.period_end END AS period_end,
+        CASE WHEN m.on_march THEN l.march_published_date ELSE l.published_date END
+            AS published_date,
+        CASE WHEN m.on_march THEN l.march_source_path ELSE l.source_path END AS source_path,
+        CASE WHEN m.on_march THEN l.march_source_row_number ELSE l.source_row_number END
+            AS source_row_number
     FROM latest AS l,
     LATERAL (
         VALUES
             ('short_term_borrowing_share',
              100 * l.short_term_borrowing / nullif(l.gross_borrowing, 0),
              l.short_term_borrowing IS NOT NULL AND l.gross_borrowing > 0,
-             'at ' || strftime(l.period_end, '%Y-%m-%d')),
+             'at ' || strftime(l.period_end, '%Y-%m-%d'), FALSE),
             ('borrowing_from_other_councils_share',
              100 * l.borrowing_from_other_councils / nullif(l.gross_borrowing, 0),
              l.borrowing_from_other_councils IS NOT NULL AND l.gross_borrowing > 0,
-             'at ' || strftime(l.period_end, '%Y-%m-%d')),
+             'at ' || strftime(l.period_end, '%Y-%m-%d'), FALSE),
             ('borrowing_growth_1y_pct_nre',
-             100 * (l.gross_borrowing - l.gross_borrowing_1y) / nullif(l.nre, 0),
-             l.gross_borrowing IS NOT NULL AND l.gross_borrowing_1y IS NOT NULL AND l.nre > 0,
-             'year to ' || strftime(l.period_end, '%Y-%m-%d') || ', NRE ' || l.nre_period),
+             100 * (l.march_borrowing - l.march_borrowing_1y) / nullif(l.nre, 0),
+             l.march_borrowing IS NOT NULL AND l.march_borrowing_1y IS NOT NULL AND l.nre > 0,
+             'year to ' || strftime(l.march_end, '%Y-%m-%d') || ', NRE ' || l.nre_period, TRUE),
             ('borrowing_growth_3y_pct_nre',
-             100 * (l.gross_borrowing - l.gross_borrowing_3y) / nullif(l.nre, 0),
-             l.gross_borrowing IS NOT NULL AND l.gross_borrowing_3y IS NOT NULL AND l.nre > 0,
-             'three years to ' || strftime(l.period_end, '%Y-%m-%d') || ', NRE ' || l.nre_period),
+             100 * (l.march_borrowing - l.march_borrowing_3y) / nullif(l.nre, 0),
+             l.march_borrowing IS NOT NULL AND l.march_borrowing_3y IS NOT NULL AND l.nre > 0,
+             'three years to ' || strftime(l.march_end, '%Y-%m-%d') || ', NRE ' || l.nre_period,
+             TRUE),
             ('investments_to_borrowing',
              100 * l.total_investments / nullif(l.gross_borrowing, 0),
              l.total_investments IS NOT NULL AND l.gross_borrowing > 0,
-             'at ' || strftime(l.period_end, '%Y-%m-%d'))
-    ) AS m(indicator_id, value, needs, period)
+             'at ' || strftime(l.period_end, '%Y-%m-%d'), FALSE)
+    ) AS m(indicator_id, value, needs, period, on_march)
 )
 SELECT
     quarter,
