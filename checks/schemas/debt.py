@@ -155,17 +155,14 @@ class _StockAtDate(pa.DataFrameModel):
     class Config:
         unique = ["council_code", "period_end"]
 
-    @pa.check("period_end", name="the date has passed by the day the file was loaded")
-    def not_in_the_future(cls, data: pa.PolarsData) -> pl.LazyFrame:
-        return data.lazyframe.select(
-            (pl.col("load_date").is_null() | (pl.col(data.key) <= pl.col("load_date"))).alias(
-                data.key
-            )
-        )
+
+PASSED_BY_LOAD = "the date has passed by the day the file was loaded"
 
 
-def _stock_fields(columns: list[str]) -> dict:
-    return {c: pa.Field(**PLAUSIBLE_STOCK) for c in columns}
+def _passed_by_load(data: pa.PolarsData) -> pl.LazyFrame:
+    return data.lazyframe.select(
+        (pl.col("load_date").is_null() | (pl.col(data.key) <= pl.col("load_date"))).alias(data.key)
+    )
 
 
 class BorrowingLiveTable(_StockAtDate):
@@ -195,6 +192,10 @@ class BorrowingLiveTable(_StockAtDate):
     longer_term_local_authorities: float = pa.Field(**PLAUSIBLE_STOCK)
     gross_borrowing: float = pa.Field(**PLAUSIBLE_STOCK)
 
+    @pa.check("period_end", name=PASSED_BY_LOAD)
+    def not_in_the_future(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        return _passed_by_load(data)
+
 
 class InvestmentsLiveTable(_StockAtDate):
     """Outstanding investments of one council at one date, by counterparty, £000."""
@@ -213,6 +214,10 @@ class InvestmentsLiveTable(_StockAtDate):
     other_investments: float = pa.Field(**PLAUSIBLE_STOCK)
     loans_to_local_government: float = pa.Field(**PLAUSIBLE_STOCK)
     total_investments: float = pa.Field(**PLAUSIBLE_STOCK)
+
+    @pa.check("period_end", name=PASSED_BY_LOAD)
+    def not_in_the_future(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        return _passed_by_load(data)
 
 
 _NEWER_EDITION = Supersede(
