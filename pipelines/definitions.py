@@ -5,6 +5,7 @@ import dagster as dg
 
 from assets.backtest import backtest_report
 from assets.briefings import briefing_packs
+from assets.debt_series import council_debt_series
 from assets.indicators import indicator_values, peer_groups
 from assets.quality import quality_checks
 from assets.raw import raw_assets
@@ -23,6 +24,8 @@ from pipelines.profiles import Settings, resources_for
 settings = Settings.from_environment()
 
 ingest_assets = [*raw_assets, *validated_assets, council_code_map, peer_groups]
+# Debt (appended): the council-year debt series built from the validated debt sources.
+ingest_assets.append(council_debt_series)
 quarterly_assets = [indicator_values, indicator_scores, watchlist]
 all_assets = [*ingest_assets, *quarterly_assets, briefing_packs, backtest_report]
 

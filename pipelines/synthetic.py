@@ -543,6 +543,7 @@ def write_estate(
     )
     write_live_tables(sources, estate)
     write_prudential(sources, estate)
+    write_capital_returns(sources, estate)
     names = {c.gss_code: c.name for c in estate.councils}
     _write_csv(
         sources / "registers" / "section114_notices.csv",
@@ -803,3 +804,85 @@ def write_prudential(sources: Path, estate: Estate) -> None:
         ["original_LA_name", "continuity_LA_name"],
         ([c.name.lower().replace(" ", "_"), c.name] for c in estate.councils),
     )
+
+
+CAPITAL_RETURN_CLASS = {"CTY": "SC", "NMD": "SD", "UA": "UA", "MD": "MD", "LBO": "LB"}
+
+
+def capital_return_values(council: Council, period: str) -> dict[str, float]:
+    """A fictional council's COR/CER part C figures for a year, £000."""
+    digits = int(re.sub(r"\D", "", council.gss_code)[-4:])
+    grow = 1 + 0.05 * (int(period[:4]) - 2017)
+    cfr = round((50_000 + digits % 61 * 1_000) * grow)
+    borrowing = round(cfr * 0.8)
+    return {
+        "cfr_start": cfr - 1_000,
+        "cfr_end": cfr,
+        "mrp": round(cfr * 0.02),
+        "gross_borrowing_start": borrowing - 800,
+        "gross_borrowing_end": borrowing,
+        "other_long_term_liabilities_start": 100,
+        "other_long_term_liabilities_end": 100,
+        "investments_start": 5_000,
+        "investments_end": 5_000 + digits % 7 * 100,
+        "net_external_debt_end": borrowing + 100 - 5_000 - digits % 7 * 100,
+        "authorised_limit_end": round(cfr * 1.5),
+    }
+
+
+def _capital_return_headers(period: str) -> dict[str, str]:
+    start, end = f"1 April {period[:4]}", f"31 March {int(period[:4]) + 1}"
+    return {
+        "cfr_start": f"Capital Financing Requirement as at {start}",
+        "mrp": "Minimum Revenue Provision",
+        "cfr_end": f"Capital Financing Requirement as at {end}",
+        "gross_borrowing_start": f"Gross borrowing as at {start}",
+        "gross_borrowing_end": f"Gross borrowing as at {end}",
+        "other_long_term_liabilities_start": f"Other long-term liabilities as at {start}",
+        "other_long_term_liabilities_end": f"Other long-term liabilities as at {end}",
+        "investments_start": f"Investments as at {start}",
+        "investments_end": f"Investments as at {end}",
+        "net_external_debt_end": f"Net external debt as at {end}",
+        "authorised_limit_end": f"Authorised limit for gross external debt at {end}",
+    }
+
+
+def write_capital_returns(sources: Path, estate: Estate) -> None:
+    """Every COR/CER part C workbook the catalogue names, each tab with the columns its sources
+    read (a tab two sources share gets both sets), header on row 5, a footnote below."""
+    import xlsxwriter
+
+    from pipelines.catalogue import load_catalogue
+
+    catalogue = load_catalogue()
+    tabs: dict[str, dict[str, tuple[str, list[str]]]] = {}
+    for source in ("capital_outturn_cfr", "capital_outturn_borrowing"):
+        spec = catalogue[source]
+        wanted = [c for c in spec.columns if c not in ("ecode", "council_code", "council_name",
+                                                       "authority_class")]  # fmt: skip
+        for file in spec.files:
+            assert file.sheet is not None and file.period is not None
+            period, columns = tabs.setdefault(file.path, {}).get(file.sheet, (file.period, []))
+            tabs[file.path][file.sheet] = (period, [*columns, *wanted])
+    for relative, sheets in tabs.items():
+        path = sources.parent / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        book = xlsxwriter.Workbook(str(path))
+        book.add_worksheet("Front Page").write(0, 0, "Fictional capital returns (test data)")
+        for name, (period, columns) in sheets.items():
+            headers = _capital_return_headers(period)
+            sheet = book.add_worksheet(name)
+            sheet.write(1, 0, f"Fictional part C, {period}")
+            sheet.write(2, 0, "All figures in £ thousand")
+            sheet.write_row(4, 0, ["LGF Code", "ONS Code", "LA Name", "Class", "Subclass",
+                                   *(headers[c] for c in columns)])  # fmt: skip
+            row = 5
+            for council in estate.councils:
+                values = capital_return_values(council, period)
+                cls = CAPITAL_RETURN_CLASS[council.authority_type]
+                sheet.write_row(row, 0, [council.ecode, council.gss_code, council.name, cls,
+                                         cls, *(values[c] for c in columns)])  # fmt: skip
+                row += 1
+            sheet.write_row(row, 0, ["E9999Y", "E23999999", "Fictional Police", "O", "P"])
+            sheet.write(row + 3, 0, "Footnotes: fictional test data")
+        book.close()

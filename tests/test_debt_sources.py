@@ -234,3 +234,54 @@ def test_real_prudential_one_year_dip_is_quarantined(real):
         "AND basis = 'Outturn' AND financial_year = '2015-16'"
     )
     assert kept == before
+
+
+def test_council_debt_series_puts_both_sources_side_by_side(fictional_base, estate):
+    council = estate.councils[7]
+    rows = {
+        r["period"]: r
+        for r in fictional_base.dicts(
+            "SELECT * FROM validated.council_debt_series WHERE council_code = ?",
+            [council.gss_code],
+        )
+    }
+    both = rows["2017-18"]
+    assert both["period_end"] == date(2018, 3, 31)
+    assert both["gross_borrowing"] == sum(live_table_borrowing(council, date(2018, 3, 31)))
+    assert both["cfr"] == pytest.approx(
+        1000 * prudential_value(council, "CFR, 31 March", "2017-18")
+    )
+    assert both["gross_debt"] == pytest.approx(
+        1000 * prudential_value(council, "Gross debt, 31 March", "2017-18")
+    )
+    # Budgets are forecasts: 2019-20 has live-table borrowing but no prudential outturn.
+    assert rows["2019-20"]["cfr"] is None and rows["2019-20"]["gross_borrowing"] is not None
+    # The prudential outturn reaches back before the live table (31 March 2009).
+    assert rows["2005-06"]["gross_borrowing"] is None and rows["2005-06"]["cfr"] is not None
+    assert min(rows) == "2004-05"
+
+
+def test_capital_returns_keep_outturn_and_forecasts_apart(fictional_base, estate):
+    council = estate.councils[2]
+    for source, column in (("capital_outturn_cfr", "cfr_end"), ("capital_outturn_borrowing",
+                           "gross_borrowing_end")):  # fmt: skip
+        raw, valid, quarantined = _accounted(fictional_base, source)
+        assert raw == valid + quarantined
+        rows = fictional_base.dicts(
+            f"SELECT period, basis, is_forecast, {column} AS value FROM validated.{source} "
+            "WHERE council_code = ? ORDER BY period",
+            [council.gss_code],
+        )
+        assert [(r["period"], r["basis"], r["is_forecast"]) for r in rows] == [
+            ("2017-18", "outturn", False),
+            ("2018-19", "outturn", False),
+            ("2019-20", "forecast", True),
+            ("2020-21", "forecast", True),
+        ]
+        from pipelines.synthetic import capital_return_values
+
+        assert [r["value"] for r in rows] == [
+            capital_return_values(council, r["period"])[column] for r in rows
+        ]
+        # The fictional police line of each tab is out of scope, nothing is rejected.
+        assert not fictional_base.quarantine(source, "rejected")

@@ -27,6 +27,8 @@ STAGING_SPECS: dict[str, StagingSpec] = {
 # Debt (appended): Borrowing and Investment live tables and capital outturn prudential indicators.
 from checks.schemas.debt import (  # noqa: E402
     BORROWING_LIVE_TABLE,
+    CAPITAL_OUTTURN_BORROWING,
+    CAPITAL_OUTTURN_CFR,
     CAPITAL_OUTTURN_NAME_LOOKUP,
     INVESTMENTS_LIVE_TABLE,
     PRUDENTIAL_INDICATORS,
@@ -38,5 +40,7 @@ STAGING_SPECS.update(
         "investments_live_table": INVESTMENTS_LIVE_TABLE,
         "capital_outturn_name_lookup": CAPITAL_OUTTURN_NAME_LOOKUP,
         "prudential_indicators": PRUDENTIAL_INDICATORS,
+        "capital_outturn_cfr": CAPITAL_OUTTURN_CFR,
+        "capital_outturn_borrowing": CAPITAL_OUTTURN_BORROWING,
     }
 )

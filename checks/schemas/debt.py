@@ -438,3 +438,128 @@ CAPITAL_OUTTURN_NAME_LOOKUP = StagingSpec(
     model=CapitalOutturnNameLookup,
     output_columns=["original_name", "continuity_name", *LINEAGE],
 )
+
+
+# ---- Capital Outturn / Capital Estimates Returns part C (£000, LGF and ONS codes) --------------
+
+# Classes of principal councils in COR/CER (London boroughs are "L" in 2017-18, "LB" after).
+CAPITAL_RETURN_COUNCIL_CLASSES = ["SD", "UA", "MD", "SC", "L", "LB"]
+CAPITAL_RETURN_SCOPE = Scope(
+    keep=pl.col("authority_class").str.strip_chars().is_in(CAPITAL_RETURN_COUNCIL_CLASSES),
+    reason="not a principal council (police, fire, park, combined, waste or GLA body)",
+)
+
+
+def _derive_capital_return(frame: pl.DataFrame) -> pl.DataFrame:
+    return frame.with_columns(
+        pl.col("load_period").alias("period"),
+        *financial_year_bounds("load_period"),
+        (pl.col("load_theme") == "forecast").alias("is_forecast"),
+        pl.col("load_theme").alias("basis"),
+        load_date(),
+    )
+
+
+class _CapitalReturn(pa.DataFrameModel):
+    council_code: str = pa.Field(str_matches=COUNCIL_GSS)
+    period: str = pa.Field(str_matches=FINANCIAL_YEAR)
+    period_end: date
+    basis: str = pa.Field(isin=["outturn", "forecast"])
+    load_date: date = pa.Field(nullable=True)
+
+    class Config:
+        unique = ["council_code", "period", "basis"]
+
+
+OUTTURN_ENDED = "an outturn year has ended by the day the file was loaded"
+
+
+def _outturn_ended(data: pa.PolarsData) -> pl.LazyFrame:
+    return data.lazyframe.select(
+        (
+            pl.col("is_forecast")
+            | pl.col("load_date").is_null()
+            | (pl.col("period_end") <= pl.col("load_date"))
+        ).alias(data.key)
+    )
+
+
+PLAUSIBLE_SIGNED = {"nullable": True, "in_range": {
+    "min_value": -MAX_PLAUSIBLE_THOUSANDS * 4, "max_value": MAX_PLAUSIBLE_THOUSANDS * 4
+}}  # fmt: skip
+
+
+class CapitalOutturnCfr(_CapitalReturn):
+    """A council's capital financing requirement at the start and end of a year and its MRP,
+    £000, outturn (COR) or the council's forecast (CER). A CFR can be negative."""
+
+    cfr_start: float = pa.Field(**PLAUSIBLE_SIGNED)
+    cfr_end: float = pa.Field(**PLAUSIBLE_SIGNED)
+    mrp: float = pa.Field(**PLAUSIBLE_SIGNED)
+
+    @pa.check("period", name=OUTTURN_ENDED)
+    def outturn_not_in_the_future(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        return _outturn_ended(data)
+
+
+class CapitalOutturnBorrowing(_CapitalReturn):
+    """A council's gross borrowing, other long-term liabilities and investments at the start
+    and end of a year, £000, outturn (COR) or forecast (CER). Amounts held are never negative;
+    net external debt can be."""
+
+    gross_borrowing_start: float = pa.Field(**PLAUSIBLE_STOCK)
+    gross_borrowing_end: float = pa.Field(**PLAUSIBLE_STOCK)
+    other_long_term_liabilities_start: float = pa.Field(**PLAUSIBLE_STOCK)
+    other_long_term_liabilities_end: float = pa.Field(**PLAUSIBLE_STOCK)
+    investments_start: float = pa.Field(**PLAUSIBLE_STOCK)
+    investments_end: float = pa.Field(**PLAUSIBLE_STOCK)
+    net_external_debt_end: float = pa.Field(**PLAUSIBLE_SIGNED)
+    authorised_limit_end: float = pa.Field(**PLAUSIBLE_STOCK)
+
+    @pa.check("period", name=OUTTURN_ENDED)
+    def outturn_not_in_the_future(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        return _outturn_ended(data)
+
+
+CFR_COLUMNS = ["cfr_start", "cfr_end", "mrp"]
+CAPITAL_BORROWING_COLUMNS = [
+    "gross_borrowing_start",
+    "gross_borrowing_end",
+    "other_long_term_liabilities_start",
+    "other_long_term_liabilities_end",
+    "investments_start",
+    "investments_end",
+    "net_external_debt_end",
+    "authorised_limit_end",
+]
+_CAPITAL_RETURN_COLUMNS = [
+    "council_code",
+    "source_council_code",
+    "code_resolved_by",
+    "ecode",
+    "council_name",
+    "authority_class",
+    "period",
+    "year_start",
+    "period_end",
+    "basis",
+    "is_forecast",
+]
+
+CAPITAL_OUTTURN_CFR = StagingSpec(
+    model=CapitalOutturnCfr,
+    scope=CAPITAL_RETURN_SCOPE,
+    parse={c: pl.Float64 for c in CFR_COLUMNS},
+    council_code=CouncilCodeRule(fallback_column="ecode"),
+    derive=_derive_capital_return,
+    output_columns=[*_CAPITAL_RETURN_COLUMNS, *CFR_COLUMNS, *LINEAGE],
+)
+
+CAPITAL_OUTTURN_BORROWING = StagingSpec(
+    model=CapitalOutturnBorrowing,
+    scope=CAPITAL_RETURN_SCOPE,
+    parse={c: pl.Float64 for c in CAPITAL_BORROWING_COLUMNS},
+    council_code=CouncilCodeRule(fallback_column="ecode"),
+    derive=_derive_capital_return,
+    output_columns=[*_CAPITAL_RETURN_COLUMNS, *CAPITAL_BORROWING_COLUMNS, *LINEAGE],
+)
