@@ -872,6 +872,7 @@ def write_capital_returns(sources: Path, estate: Estate) -> None:
         for name, (period, columns) in sheets.items():
             headers = _capital_return_headers(period)
             sheet = book.add_worksheet(name)
+            sheet.write(0, 0, "la_lgf_code")  # the real tabs start with a row of field codes
             sheet.write(1, 0, f"Fictional part C, {period}")
             sheet.write(2, 0, "All figures in £ thousand")
             sheet.write_row(4, 0, ["LGF Code", "ONS Code", "LA Name", "Class", "Subclass",

@@ -23,10 +23,23 @@ HEADER_ROW = 11  # the new edition's header row (sources.yaml)
 NOT_IN_REGISTER = "council code missing, or not in the register (nor a former code)"
 
 Sheets = dict[str, list[list[str | None]]]
+COR_2018 = "sources/capital_outturn/COR_2018-19_outputs_COR_C.xlsx"
+CER_2020 = "sources/capital_outturn/CER_2020-21_C_prudential_system_information.xlsx"
+NAME_LOOKUP_CSV = "sources/capital_outturn/la_names_lookup.csv"
+# The debt sources this file's cases break (tests/test_bad_input_corpus.py counts them in).
+COVERED_SOURCES = {
+    "borrowing_live_table",
+    "investments_live_table",
+    "prudential_indicators",
+    "capital_outturn_name_lookup",
+    "capital_outturn_cfr",
+    "capital_outturn_borrowing",
+}
 
 
 def rewrite_workbook(path: Path, change: Callable[[Sheets], None]) -> None:
-    """Read every tab's cells as text, let `change` edit them, write the workbook again."""
+    """Read every tab's cells as text, let `change` edit them, write the workbook again. (Every
+    tab the fictional estate writes starts on row 1, so row numbers are kept.)"""
     book = fastexcel.read_excel(path)
     sheets: Sheets = {}
     for name in book.sheet_names:
@@ -220,3 +233,48 @@ def test_every_catalogue_tab_is_in_the_shipped_workbooks(source):
     for file in load_catalogue()[source].files:
         names = fastexcel.read_excel(Path("data") / file.path).sheet_names
         assert set(file.sheets) <= set(names), file.path
+
+
+def test_capital_return_tab_renamed_is_refused(fictional):
+    def rename(sheets: Sheets) -> None:
+        sheets["CFR"] = sheets.pop("Capital Financing Requirement")
+
+    rewrite_workbook(fictional.path(COR_2018), rename)
+    assert_refused(
+        fictional,
+        "capital_outturn_cfr",
+        COR_2018,
+        "sheet 'Capital Financing Requirement' not found",
+    )
+
+
+def test_capital_return_negative_borrowing_is_rejected(fictional, estate):
+    council = estate.councils[4]
+    noted: dict[str, int] = {}
+
+    def spoil(sheets: Sheets) -> None:
+        rows = sheets["Prudential"]
+        at = council_row(rows, council.gss_code)
+        header = rows[4].index("Gross borrowing as at 31 March 2021")
+        rows[at - 1][header] = "-1200"
+        noted["row"] = at
+
+    rewrite_workbook(fictional.path(CER_2020), spoil)
+    assert land(fictional, "capital_outturn_borrowing").success, fictional.failures()
+    [entry] = entries(fictional, "capital_outturn_borrowing", "rejected")
+    assert entry[:5] == (CER_2020, noted["row"], None, "gross_borrowing_end", "-1200.0")
+    assert "greater_than_or_equal_to(0)" in entry[5]
+    assert_accounted(fictional, "capital_outturn_borrowing")
+
+
+def test_a_name_variant_given_two_standard_names_is_rejected(fictional, estate):
+    path = fictional.path(NAME_LOOKUP_CSV)
+    with path.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.reader(handle))
+    rows.append([rows[1][0], "Somewhere Else"])
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows(rows)
+    assert land(fictional, "capital_outturn_name_lookup").success, fictional.failures()
+    rejected = entries(fictional, "capital_outturn_name_lookup", "rejected")
+    assert {r[1] for r in rejected} == {2, len(rows)}
+    assert_accounted(fictional, "capital_outturn_name_lookup")
