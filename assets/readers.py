@@ -408,7 +408,8 @@ def read_xlsx_sheets(path: Path, spec: SourceSpec, file: FileSpec) -> pl.DataFra
     """A workbook with one tab per period of the same table (a "live table"): every tab the
     catalogue lists is read with the same columns, and each row keeps its tab's name (also as
     `source_column`, so a row is identified by file, tab and row) and the tab's title line, which
-    states the date the figures stand at. Rows with every cell empty are layout, not records."""
+    states the date the figures stand at. Rows with every cell empty (or only spaces) are
+    layout, not records."""
     if not file.sheets:
         raise SourceFileError(path, "the catalogue names no sheets for this workbook")
     workbook = _open_workbook(path)
@@ -432,7 +433,9 @@ def read_xlsx_sheets(path: Path, spec: SourceSpec, file: FileSpec) -> pl.DataFra
             frame = _with_formula_errors(frame, errors.errors)
         where = f"{path} [sheet {name!r}]"
         first = file.header_row + 1
-        blank = frame.select(pl.all_horizontal(pl.all().is_null()).arg_true() + first)
+        # Some tabs hold rows of empty-text cells between blocks: layout too.
+        empty = pl.all().cast(pl.String).str.strip_chars().fill_null("") == ""
+        blank = frame.select(pl.all_horizontal(empty).arg_true() + first)
         shaped = _shape(Path(where), spec, frame, first_row_number=first)
         frames.append(
             shaped.filter(

@@ -285,3 +285,32 @@ def test_capital_returns_keep_outturn_and_forecasts_apart(fictional_base, estate
         ]
         # The fictional police line of each tab is out of scope, nothing is rejected.
         assert not fictional_base.quarantine(source, "rejected")
+
+
+@pytest.mark.slow
+def test_real_raw_row_counts_match_the_files(real, xlsx_cells):
+    """Every row of every catalogued tab below its header with any cell, one raw row each (a
+    blank row is layout); the prudential CSV one raw row per year cell."""
+    catalogue = load_catalogue()
+    for source in ("borrowing_live_table", "investments_live_table"):
+        for file in catalogue[source].files:
+            expected = 0
+            for sheet in file.sheets:
+                cells = xlsx_cells(real.path(file.path), sheet)
+                expected += len(
+                    {r for (r, _), v in cells.items() if r > file.header_row and str(v).strip()}
+                )
+            loaded = real.scalar(
+                "SELECT row_count FROM raw.loads WHERE source_id = ? AND source_path = ?",
+                [source, file.path],
+            )
+            assert loaded == expected, (source, file.path)
+    with real.path(PRUDENTIAL_CSV).open(newline="", encoding="utf-8") as handle:
+        reader = csv.reader(handle)
+        header = next(reader)
+        records = sum(1 for _ in reader)
+    years = [h for h in header if len(h) == 7 and h[4] == "-"]
+    assert len(years) == 16 and records == 16156  # 2004-05 to 2019-20, as SOURCES.md says
+    assert real.scalar(
+        "SELECT row_count FROM raw.loads WHERE source_id = 'prudential_indicators'"
+    ) == records * len(years)

@@ -249,10 +249,10 @@ def test_d1_risk_score_is_the_hand_sum(
     assert d1["risk_band"] == "high"  # at least 6.0
     assert d1["rank"] == 1
     assert d1["n_flags"] == sum(1 for c in contributions.values() if c > 0)
-    # Coverage: 8 of the 11 peer/absolute indicators applicable to a district are scored; the
-    # three peer-challenge ones have no data.
-    assert d1["n_indicators_applicable"] == 11
-    assert d1["coverage"] == pytest.approx(8 / 11)
+    # Coverage: 8 of the 17 peer/absolute indicators applicable to a district are scored; the
+    # three peer-challenge ones and the six debt ones have no data.
+    assert d1["n_indicators_applicable"] == 17
+    assert d1["coverage"] == pytest.approx(8 / 17)
 
 
 def test_county_asc_metric_by_hand(base: Run, scores: pl.DataFrame) -> None:

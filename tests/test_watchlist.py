@@ -352,7 +352,8 @@ def test_a_council_with_no_returns_is_insufficient_data_not_no_flags(
         rows = all_watchlists.filter(pl.col("quarter") == quarter)
         nr = row(rows, council_code=NO_RETURNS.gss_code)
         assert nr["coverage"] == 0.0
-        assert nr["n_indicators_scored"] == 0 and nr["n_indicators_applicable"] == 11
+        # A district: 11 peer/absolute indicators, and 6 debt ones.
+        assert nr["n_indicators_scored"] == 0 and nr["n_indicators_applicable"] == 17
         assert nr["risk_band"] == "insufficient data"
         assert nr["risk_score"] == 0.0 and nr["n_flags"] == 0
         flagged = rows.filter(~pl.col("known_case") & (pl.col("n_flags") > 0))
