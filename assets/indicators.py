@@ -34,6 +34,9 @@ VALIDATED += [
         "ofsted_children_services_mi",
         "la_finance_metrics",
         "core_spending_power",
+        "borrowing_live_table",
+        "investments_live_table",
+        "prudential_indicators",
     )
 ]
 

@@ -483,6 +483,65 @@ def _with_formula_errors(frame: pl.DataFrame, errors: list) -> pl.DataFrame:
     )
 
 
+def _open_workbook(path: Path):
+    if not path.stat().st_size:
+        raise SourceFileError(path, "file is empty")
+    try:
+        import fastexcel
+
+        return fastexcel.read_excel(path)
+    except Exception as error:  # fastexcel raises its own error types for corrupt workbooks
+        raise SourceFileError(path, f"not a readable .xlsx workbook: {error}") from error
+
+
+def read_xlsx_sheets(path: Path, spec: SourceSpec, file: FileSpec) -> pl.DataFrame:
+    """A workbook with one tab per period of the same table (a "live table"): every tab the
+    catalogue lists is read with the same columns, and each row keeps its tab's name (also as
+    `source_column`, so a row is identified by file, tab and row) and the tab's title line, which
+    states the date the figures stand at. Rows with every cell empty (or only spaces) are
+    layout, not records."""
+    if not file.sheets:
+        raise SourceFileError(path, "the catalogue names no sheets for this workbook")
+    workbook = _open_workbook(path)
+    missing = [sheet for sheet in file.sheets if sheet not in workbook.sheet_names]
+    if missing:
+        raise SourceFileError(
+            path,
+            f"sheet(s) {missing} not found (renamed or removed?); "
+            f"the workbook has {workbook.sheet_names}",
+        )
+    frames: list[pl.DataFrame] = []
+    for name in file.sheets:
+        title = workbook.load_sheet(name, header_row=None, n_rows=1, dtypes="string")
+        first_cells = [c for c in title.to_polars().row(0) if c is not None] if title.height else []
+        batch, errors = workbook.load_sheet(
+            name, header_row=file.header_row - 1, dtypes="string", skip_rows=0
+        ).to_arrow_with_errors()
+        frame = pl.from_arrow(batch)
+        assert isinstance(frame, pl.DataFrame)
+        if errors is not None:
+            frame = _with_formula_errors(frame, errors.errors)
+        where = f"{path} [sheet {name!r}]"
+        first = file.header_row + 1
+        # Some tabs hold rows of empty-text cells between blocks: layout too.
+        empty = pl.all().cast(pl.String).str.strip_chars().fill_null("") == ""
+        blank = frame.select(pl.all_horizontal(empty).arg_true() + first)
+        shaped = _shape(Path(where), spec, frame, first_row_number=first)
+        frames.append(
+            shaped.filter(
+                ~pl.col(SOURCE_ROW).is_in(blank.to_series().cast(pl.Int64).implode())
+            ).with_columns(
+                pl.lit(name).alias(SOURCE_COLUMN),
+                pl.lit(name).alias("sheet_name"),
+                pl.lit(str(first_cells[0]) if first_cells else None, dtype=pl.String).alias(
+                    "sheet_title"
+                ),
+            )
+        )
+    # Tabs match their headers in their own order: line the columns up by name.
+    return pl.concat(frames, how="diagonal_relaxed")
+
+
 def read_json_neighbours(path: Path, spec: SourceSpec, file: FileSpec) -> pl.DataFrame:
     """A JSON object mapping each council code to the list of its nearest neighbours."""
     text = _decode_text(path, path.read_bytes())
@@ -633,6 +692,7 @@ READERS: dict[str, Reader] = {
     "xlsx_table": read_xlsx_table,
     "json_neighbours": read_json_neighbours,
     "json_table": read_json_table,
+    "xlsx_sheets": read_xlsx_sheets,
 }
 
 

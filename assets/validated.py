@@ -39,12 +39,12 @@ PREVIEW_ROWS = 20
 # through it (GSS codes via the code map, register codes via the register itself).
 CODE_MAP_ASSET = dg.AssetKey(["validated", "council_code_map"])
 REGISTER_ASSET = dg.AssetKey(["validated", "council_register"])
-NAME_LOOKUP_ASSET = dg.AssetKey(["validated", "council_name_lookup"])
+NAME_LOOKUP_ASSETS = [REGISTER_ASSET, dg.AssetKey(["validated", "council_name_lookup"])]
 CODE_MAP_NEEDS = {
-    "gss": CODE_MAP_ASSET,
-    "register_code": REGISTER_ASSET,
+    "gss": [CODE_MAP_ASSET],
+    "register_code": [REGISTER_ASSET],
     # The name lookup is validated against the register, so it comes after it.
-    "name": NAME_LOOKUP_ASSET,
+    "name": NAME_LOOKUP_ASSETS,
 }
 CODE_MAP_SQL = {
     "gss": "staging/gss_code_map",
@@ -52,7 +52,6 @@ CODE_MAP_SQL = {
     "ecode": "staging/ecode_map",
     "name": "staging/name_code_map",
 }
-NAME_LOOKUP_ASSET = dg.AssetKey(["validated", "council_name_lookup"])
 
 # A source with more current raw rows than PARTITION_ROWS is validated in partitions of about
 # that many rows rather than in one frame, so memory stays flat however big the file (the Data
@@ -307,13 +306,14 @@ def build_validated_asset(source_id: str) -> dg.AssetsDefinition:
     spec = STAGING_SPECS[source_id]
     source = load_catalogue()[source_id]
     key = dg.AssetKey(["validated", source_id])
-    needs = CODE_MAP_NEEDS[spec.council_code.via] if spec.council_code else None
-    deps = [dg.AssetKey(["raw", source_id]), *([needs] if needs else [])]
-    if spec.council_code is not None and "name" in (
-        spec.council_code.via,
-        spec.council_code.fallback_via,
-    ):
-        deps += [NAME_LOOKUP_ASSET, REGISTER_ASSET]
+    rule = spec.council_code
+    needs: list[dg.AssetKey] = []
+    if rule is not None:
+        for via in (rule.via, *([rule.fallback_via] if rule.fallback_column else [])):
+            needs += CODE_MAP_NEEDS.get(via, [])
+        if "name" in (rule.via, rule.fallback_via):
+            needs += [dg.AssetKey(["validated", name]) for name in rule.name_map_needs]
+    deps = [dg.AssetKey(["raw", source_id]), *dict.fromkeys(needs)]
 
     @dg.asset(
         key=key,
@@ -343,7 +343,8 @@ def build_validated_asset(source_id: str) -> dg.AssetsDefinition:
             if spec.council_code is not None:
                 rule = spec.council_code
                 for via in {rule.via, *([rule.fallback_via] if rule.fallback_column else [])}:
-                    code_maps[via] = query_frame(connection, load_sql(CODE_MAP_SQL[via]))
+                    sql = rule.name_map_sql if via == "name" else CODE_MAP_SQL[via]
+                    code_maps[via] = query_frame(connection, load_sql(sql))
             # One scan of the raw table gives both the size and, if it is big, the partitions.
             sizes = (
                 _partition_sizes(connection, source_id, PARTITION_BY[source_id])

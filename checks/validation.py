@@ -23,6 +23,8 @@ KEY_COLUMNS = ["load_id", "source_path", "source_row_number", "source_column"]
 REJECTED = "rejected"
 OUT_OF_SCOPE = "out_of_scope"
 DUPLICATE = "duplicate"
+# A row another edition of the same table states afresh (the newer edition wins).
+SUPERSEDED = "superseded"
 # Columns that describe where a row came from rather than what it says.
 META_COLUMNS = {
     "load_id",
@@ -103,13 +105,29 @@ class CouncilCodeRule:
     # have borne ("Somerset": the county until 1 April 2023, the unitary from then) means the
     # one in being on that date; without a date, such a name is rejected as ambiguous.
     on_date: pl.Expr | None = None
+    # For names: the SQL (sql/) of the name map to match against, when a source has name
+    # variants of its own beside the register's (the capital outturn series), and the validated
+    # tables that map reads.
+    name_map_sql: str = "staging/name_code_map"
+    name_map_needs: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Supersede:
+    """Rows that a newer edition of the same table states again: for each `key`, only the rows
+    of the highest `edition` pass; the others are kept in the quarantine as superseded."""
+
+    key: tuple[str, ...]
+    edition: str
+    reason: str
 
 
 @dataclass(frozen=True)
 class StagingSpec:
     model: type[pa.DataFrameModel]
     parse: dict[str, pl.DataType] = field(default_factory=dict)
-    scope: Scope | None = None
+    # One scope, or several applied in turn (each with its own reason).
+    scope: Scope | tuple[Scope, ...] | None = None
     council_code: CouncilCodeRule | None = None
     derive: Callable[[pl.DataFrame], pl.DataFrame] | None = None
     output_columns: list[str] | None = None
@@ -118,6 +136,8 @@ class StagingSpec:
     # was not made. In the parsed columns they become empty, and the names of the columns
     # that held one are listed in `not_reported_columns`.
     not_reported_markers: tuple[str, ...] = ()
+    # Rows a newer edition of the same table states again (kept in quarantine as superseded).
+    supersede: Supersede | None = None
 
 
 @dataclass
@@ -528,6 +548,26 @@ def _resolve_names(
     )
 
 
+def _superseded(frame: pl.DataFrame, rule: Supersede, source_id: str) -> tuple[pl.DataFrame, list]:
+    """Keep, per key, the rows of the newest edition; quarantine the others as superseded."""
+    if frame.is_empty():
+        return frame, []
+    newest = pl.col(rule.edition) == pl.col(rule.edition).max().over(list(rule.key))
+    older = frame.filter(~newest.fill_null(True))
+    if older.is_empty():
+        return frame, []
+    failure = _quarantine_rows(
+        older,
+        source_id=source_id,
+        column=rule.edition,
+        check="newest edition",
+        value=pl.col(rule.edition),
+        disposition=SUPERSEDED,
+        reason=rule.reason,
+    )
+    return frame.filter(newest.fill_null(True)), [failure]
+
+
 _HASHABLE = (pl.String, pl.Boolean, pl.Date, pl.Datetime)
 
 
@@ -617,8 +657,9 @@ def stage_rows(
     """Validate raw rows: everything either passes or is quarantined with a reason."""
     failures: list[pl.DataFrame] = []
     frame = raw
-    if spec.scope is not None:
-        out = frame.filter(~spec.scope.keep.fill_null(False))
+    scopes = spec.scope if isinstance(spec.scope, tuple) else (spec.scope,)
+    for scope in (s for s in scopes if s is not None):
+        out = frame.filter(~scope.keep.fill_null(False))
         if len(out):
             failures.append(
                 _quarantine_rows(
@@ -628,10 +669,10 @@ def stage_rows(
                     check="in scope",
                     value=pl.lit(None),
                     disposition=OUT_OF_SCOPE,
-                    reason=spec.scope.reason,
+                    reason=scope.reason,
                 )
             )
-        frame = frame.filter(spec.scope.keep.fill_null(False))
+        frame = frame.filter(scope.keep.fill_null(False))
     if spec.not_reported_markers:
         frame = _mark_not_reported(frame, spec)
     frame, parse_failures = _parse(frame, spec, source_id)
@@ -649,6 +690,9 @@ def stage_rows(
     failures += duplicate_failures
     if spec.derive is not None:
         frame = spec.derive(frame)
+    if spec.supersede is not None:
+        frame, superseded = _superseded(frame, spec.supersede, source_id)
+        failures += superseded
     frame, schema_failures = _pandera(frame, spec, source_id)
     failures += schema_failures
     quarantine = (

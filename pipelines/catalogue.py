@@ -17,7 +17,10 @@ import yaml
 
 CATALOGUE_PATH = Path(__file__).with_name("sources.yaml")
 _IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]*$")
-LAYOUTS = ("csv_table", "xlsx_table", "json_neighbours", "json_table")
+LAYOUTS = ("csv_table", "xlsx_table", "json_neighbours", "json_table", "xlsx_sheets")
+# The xlsx_sheets layout adds these columns to every raw row: which tab it came from and the
+# tab's title line (which states the date the figures stand at).
+SHEET_COLUMNS = ["sheet_name", "sheet_title"]
 
 
 class CatalogueError(ValueError):
@@ -42,6 +45,8 @@ class FileSpec:
     # Further sheets of the same table, row for row (the department split a wide table over
     # several tabs): only their columns that the first sheet lacks are added beside it.
     beside_sheets: tuple[str, ...] = ()
+    # xlsx_sheets: every tab to read, each one period of the same table (all must be present).
+    sheets: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -90,6 +95,8 @@ class SourceSpec:
             cols += [self.unpivot.name_column, self.unpivot.value_column]
         if self.layout == "json_neighbours":
             cols += ["council_code", "neighbour_codes"]
+        if self.layout == "xlsx_sheets":
+            cols += SHEET_COLUMNS
         return cols
 
 
@@ -118,6 +125,7 @@ def _file_spec(raw: dict[str, Any], where: str) -> FileSpec:
         if raw.get("group_header_row") is None
         else int(raw["group_header_row"]),
         beside_sheets=tuple(str(s) for s in raw.get("beside_sheets") or ()),
+        sheets=tuple(str(sheet) for sheet in raw.get("sheets") or ()),
     )
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import csv
 import json
 import random
+import re
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -627,6 +628,9 @@ def write_estate(
     _write_ct_workbook(
         sources / "ct_receipts" / "CT_Receipts_Live_Table_Q4_2022-23.xlsx", estate, rng
     )
+    write_live_tables(sources, estate)
+    write_prudential(sources, estate)
+    write_capital_returns(sources, estate)
     names = {c.gss_code: c.name for c in estate.councils}
     _write_csv(
         sources / "registers" / "section114_notices.csv",
@@ -1101,3 +1105,261 @@ def write_old_rs_workbook(path: Path, year: str, estate: Estate, values: dict) -
             row += 1
         sheet.write(row + 1, 1, "ENGLAND")
     book.close()
+
+
+# ---- Debt (appended): Borrowing and Investment live tables, capital outturn prudential data ----
+
+LIVE_TABLE_BORROWING_HEADERS = [
+    "Loans short term - Banks in UK",
+    "Loans short term - Building Societies",
+    "Loans short term - Other financial intermediaries",
+    "Loans short term - Public corporations",
+    "Loans short term - Private non-financial corporations",
+    "Loans short term - Central Government",
+    "Loans short term - Households sector",
+    "Loans short term - Other Sources",
+    "Securities - Negotiable bonds & commercial paper",
+    "Securities - Other stock issues",
+    "Loans Longer-term - PWLB (a)",
+    "Loans Longer-term - Banks in UK",
+    "Loans Longer-term - Building Societies",
+    "Loans Longer-term - Other financial intermediaries",
+    "Loans Longer-term - Public corporations",
+    "Loans Longer-term - Private non-financial corporations",
+    "Loans Longer-term - Central Government",
+    "Loans Longer-term - Households sector",
+    "Loans Longer-term - Other Sources",
+    "Short Term Loans Local Authorities",
+    "Longer Term Loans Local Authorities",
+]
+LIVE_TABLE_INVESTMENT_HEADERS = [
+    "Deposits: banks",
+    "Deposits: building societies",
+    "Certificates of deposit: banks",
+    "Certificates of deposit: building societies",
+    "Treasury bills",
+    "British Government (Gilt-edge) securities",
+    "Debt Management Account deposit facility (a)",
+    "Money market funds",
+    "Externally managed funds",
+    "Other financial intermediaries",
+    "Public corporations",
+    "Other investments",
+    "Loans Local Government",
+]
+LIVE_TABLE_CLASS = {"CTY": "SC", "NMD": "SD", "UA": "UNIT", "MD": "MD", "LBO": "OLB"}
+PRUDENTIAL_YEARS = [f"{y}-{(y + 1) % 100:02d}" for y in range(2004, 2020)]
+_MONTH_NAMES = {3: "March", 6: "June", 9: "September", 12: "December"}
+
+
+def live_table_date(sheet: str) -> date:
+    """The date a live-table tab stands at, from its name: "LA Borrowing 19-20 Q4" is 31 March
+    2020, "LA Borrowing 17-18" 31 March 2018, "LA Borrowing Q3 16-17" 31 December 2016."""
+    years = re.search(r"(\d\d)-(\d\d)", sheet)
+    quarter = re.search(r"Q([1-4])", sheet)
+    assert years is not None, sheet
+    start = 2000 + int(years.group(1))
+    q = int(quarter.group(1)) if quarter else 4
+    month = {1: 6, 2: 9, 3: 12, 4: 3}[q]
+    year = start if month > 3 else start + 1
+    return date(year, month, 31 if month in (3, 12) else 30)
+
+
+def live_table_borrowing(council: Council, when: date) -> list[float]:
+    """A fictional council's borrowing by lender (£000) at a date, in LIVE_TABLE_BORROWING_HEADERS
+    order: PWLB and loans from other councils grow each year; a district borrows less."""
+    digits = int(re.sub(r"\D", "", council.gss_code)[-4:])
+    base = (1_000 + digits % 97 * 100) * (0.3 if council.authority_type == "NMD" else 1.0)
+    grow = 1 + 0.05 * (when.year - 2009)
+    values = [0.0] * len(LIVE_TABLE_BORROWING_HEADERS)
+    values[10] = round(base * 10 * grow)  # PWLB
+    values[19] = round(base * (digits % 3) * grow)  # short-term from other councils
+    values[20] = round(base * (digits % 2) * grow)  # longer-term from other councils
+    values[0] = float(digits % 5 * 10)  # short-term from banks
+    return values
+
+
+def live_table_investments(council: Council, when: date) -> list[float]:
+    digits = int(re.sub(r"\D", "", council.gss_code)[-4:])
+    values = [0.0] * len(LIVE_TABLE_INVESTMENT_HEADERS)
+    values[0] = float(500 + digits % 41 * 10)
+    values[7] = float(100 * (when.year - 2008))
+    return values
+
+
+def _write_live_table(path: Path, header_row: int, sheets: dict[str, str], estate: Estate) -> None:
+    """One edition of the live table: every tab the catalogue lists, the date in its title."""
+    import xlsxwriter
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    book = xlsxwriter.Workbook(str(path), {"constant_memory": True})
+    book.add_worksheet("Index").write(0, 0, "Fictional Borrowing and Investment (test data)")
+    for name, kind in sheets.items():
+        when = live_table_date(name)
+        sheet = book.add_worksheet(name)
+        noun = "borrowing" if kind == "borrowing" else "investments"
+        sheet.write(0, 0, f"Outstanding {noun} by local authority and category, as at "
+                    f"{when.day} {_MONTH_NAMES[when.month]} {when.year}, UK")  # fmt: skip
+        headers = (
+            LIVE_TABLE_BORROWING_HEADERS if kind == "borrowing" else LIVE_TABLE_INVESTMENT_HEADERS
+        )
+        sheet.write_row(
+            header_row - 1,
+            0,
+            ["LGF code", "Local authority name", *headers, "Country", "Class of authority",
+             "ONS code"],
+        )  # fmt: skip
+        row = header_row
+        sheet.write_row(row, 0, ["ENG", "England"])
+        row += 1
+        for council in estate.councils:
+            values = (
+                live_table_borrowing(council, when)
+                if kind == "borrowing"
+                else live_table_investments(council, when)
+            )
+            sheet.write_row(
+                row,
+                0,
+                [council.ecode, council.name, *values, "ENG",
+                 LIVE_TABLE_CLASS[council.authority_type], council.gss_code],
+            )  # fmt: skip
+            row += 1
+        sheet.write_row(row, 0, ["E9999Z", "Fictional Police and Crime Commissioner"])
+    book.close()
+
+
+def write_live_tables(sources: Path, estate: Estate) -> None:
+    """Both editions the catalogue names, each with its borrowing and investment tabs."""
+    from pipelines.catalogue import load_catalogue
+
+    catalogue = load_catalogue()
+    borrowing, investments = (
+        catalogue["borrowing_live_table"],
+        catalogue["investments_live_table"],
+    )
+    for b_file, i_file in zip(borrowing.files, investments.files, strict=True):
+        sheets = {s: "borrowing" for s in b_file.sheets} | {s: "investments" for s in i_file.sheets}
+        _write_live_table(sources.parent / b_file.path, b_file.header_row, sheets, estate)
+
+
+def prudential_value(council: Council, variable: str, year: str) -> float:
+    """A fictional council's prudential indicator, £ million."""
+    digits = int(re.sub(r"\D", "", council.gss_code)[-4:])
+    start = int(year[:4])
+    base = 20 + digits % 53
+    factor = {"CFR, 31 March": 1.2, "Gross debt, 31 March": 1.0}[variable]
+    return round(base * factor * (1 + 0.04 * (start - 2004)), 3)
+
+
+def write_prudential(sources: Path, estate: Estate) -> None:
+    """The capital outturn prudential indicators (names only, £ million) and its name lookup."""
+    rows: list[list[object]] = []
+    for council in estate.councils:
+        for variable in ("CFR, 31 March", "Gross debt, 31 March"):
+            rows.append(
+                [council.name, "Prudential", variable.split(",")[0].replace("Gross debt",
+                 "Liabilities"), variable, "GPBmillions", "Outturn"]
+                + [prudential_value(council, variable, y) for y in PRUDENTIAL_YEARS[:-1]]
+                + [""]
+            )  # fmt: skip
+            rows.append(
+                [council.name, "Prudential", "CFR", variable, "GPBmillions", "Budget"]
+                + [""] * 13
+                + [prudential_value(council, variable, y) * 1.1 for y in PRUDENTIAL_YEARS[13:]]
+            )
+    rows.append(["England_353", "Prudential", "CFR", "CFR, 31 March", "GPBmillions", "Outturn"]
+                + [1.0] * len(PRUDENTIAL_YEARS))  # fmt: skip
+    _write_csv(
+        sources / "capital_outturn" / "Prudential_indicators_wide.csv",
+        ["LA", "data_set", "Variable_type", "Variable", "Units", "basis", *PRUDENTIAL_YEARS],
+        rows,
+    )
+    _write_csv(
+        sources / "capital_outturn" / "la_names_lookup.csv",
+        ["original_LA_name", "continuity_LA_name"],
+        ([c.name.lower().replace(" ", "_"), c.name] for c in estate.councils),
+    )
+
+
+CAPITAL_RETURN_CLASS = {"CTY": "SC", "NMD": "SD", "UA": "UA", "MD": "MD", "LBO": "LB"}
+
+
+def capital_return_values(council: Council, period: str) -> dict[str, float]:
+    """A fictional council's COR/CER part C figures for a year, £000."""
+    digits = int(re.sub(r"\D", "", council.gss_code)[-4:])
+    grow = 1 + 0.05 * (int(period[:4]) - 2017)
+    cfr = round((50_000 + digits % 61 * 1_000) * grow)
+    borrowing = round(cfr * 0.8)
+    return {
+        "cfr_start": cfr - 1_000,
+        "cfr_end": cfr,
+        "mrp": round(cfr * 0.02),
+        "gross_borrowing_start": borrowing - 800,
+        "gross_borrowing_end": borrowing,
+        "other_long_term_liabilities_start": 100,
+        "other_long_term_liabilities_end": 100,
+        "investments_start": 5_000,
+        "investments_end": 5_000 + digits % 7 * 100,
+        "net_external_debt_end": borrowing + 100 - 5_000 - digits % 7 * 100,
+        "authorised_limit_end": round(cfr * 1.5),
+    }
+
+
+def _capital_return_headers(period: str) -> dict[str, str]:
+    start, end = f"1 April {period[:4]}", f"31 March {int(period[:4]) + 1}"
+    return {
+        "cfr_start": f"Capital Financing Requirement as at {start}",
+        "mrp": "Minimum Revenue Provision",
+        "cfr_end": f"Capital Financing Requirement as at {end}",
+        "gross_borrowing_start": f"Gross borrowing as at {start}",
+        "gross_borrowing_end": f"Gross borrowing as at {end}",
+        "other_long_term_liabilities_start": f"Other long-term liabilities as at {start}",
+        "other_long_term_liabilities_end": f"Other long-term liabilities as at {end}",
+        "investments_start": f"Investments as at {start}",
+        "investments_end": f"Investments as at {end}",
+        "net_external_debt_end": f"Net external debt as at {end}",
+        "authorised_limit_end": f"Authorised limit for gross external debt at {end}",
+    }
+
+
+def write_capital_returns(sources: Path, estate: Estate) -> None:
+    """Every COR/CER part C workbook the catalogue names, each tab with the columns its sources
+    read (a tab two sources share gets both sets), header on row 5, a footnote below."""
+    import xlsxwriter
+
+    from pipelines.catalogue import load_catalogue
+
+    catalogue = load_catalogue()
+    tabs: dict[str, dict[str, tuple[str, list[str]]]] = {}
+    for source in ("capital_outturn_cfr", "capital_outturn_borrowing"):
+        spec = catalogue[source]
+        wanted = [c for c in spec.columns if c not in ("ecode", "council_code", "council_name",
+                                                       "authority_class")]  # fmt: skip
+        for file in spec.files:
+            assert file.sheet is not None and file.period is not None
+            period, columns = tabs.setdefault(file.path, {}).get(file.sheet, (file.period, []))
+            tabs[file.path][file.sheet] = (period, [*columns, *wanted])
+    for relative, sheets in tabs.items():
+        path = sources.parent / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        book = xlsxwriter.Workbook(str(path))
+        book.add_worksheet("Front Page").write(0, 0, "Fictional capital returns (test data)")
+        for name, (period, columns) in sheets.items():
+            headers = _capital_return_headers(period)
+            sheet = book.add_worksheet(name)
+            sheet.write(0, 0, "la_lgf_code")  # the real tabs start with a row of field codes
+            sheet.write(1, 0, f"Fictional part C, {period}")
+            sheet.write(2, 0, "All figures in £ thousand")
+            sheet.write_row(4, 0, ["LGF Code", "ONS Code", "LA Name", "Class", "Subclass",
+                                   *(headers[c] for c in columns)])  # fmt: skip
+            row = 5
+            for council in estate.councils:
+                values = capital_return_values(council, period)
+                cls = CAPITAL_RETURN_CLASS[council.authority_type]
+                sheet.write_row(row, 0, [council.ecode, council.gss_code, council.name, cls,
+                                         cls, *(values[c] for c in columns)])  # fmt: skip
+                row += 1
+            sheet.write_row(row, 0, ["E9999Y", "E23999999", "Fictional Police", "O", "P"])
+            sheet.write(row + 3, 0, "Footnotes: fictional test data")
+        book.close()

@@ -31,7 +31,15 @@ import yaml
 
 from pipelines.definitions import ingest_assets, quarterly_assets
 from pipelines.resources import ParquetOutputs, SourceFiles, Warehouse
-from pipelines.synthetic import RS_YEARS, Council, Estate, write_estate
+from pipelines.synthetic import (
+    RS_YEARS,
+    Council,
+    Estate,
+    write_capital_returns,
+    write_estate,
+    write_live_tables,
+    write_prudential,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 SEED = 3
@@ -245,6 +253,12 @@ def write_hand_estate(data_dir: Path, reserves: dict | None = None) -> None:
     )
     register_without_returns(data_dir, NO_RETURNS)
     write_interventions(data_dir, [INTERVENTION[:3]])
+    # The hand estate's expected scores are worked out from reserves, council tax and social
+    # care alone: its debt files hold no council, so every debt indicator is "no data".
+    no_councils = Estate(councils=[])
+    write_live_tables(data_dir / "sources", no_councils)
+    write_prudential(data_dir / "sources", no_councils)
+    write_capital_returns(data_dir / "sources", no_councils)
 
 
 # ---------------------------------------------------------------------------------------------

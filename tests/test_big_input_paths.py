@@ -244,8 +244,11 @@ def test_big_input_paths_land_and_validate_the_same_rows(
 
 
 def test_every_catalogue_csv_source_can_stream():
-    """Every CSV source in the catalogue is a plain table the streaming reader can read."""
+    """Every plain CSV source in the catalogue is a table the streaming reader can read (an
+    unpivoted one, the small wide capital outturn file, is read whole)."""
     from assets.readers import can_scan
 
-    csv_sources = [s for s in load_catalogue().values() if s.layout == "csv_table"]
+    csv_sources = [
+        s for s in load_catalogue().values() if s.layout == "csv_table" and s.unpivot is None
+    ]
     assert csv_sources and all(can_scan(s) for s in csv_sources)

@@ -68,15 +68,20 @@ CODE_MAPS = {
                 "PROPERTYSHIRE",
                 "PROPERTYSHIRE",
                 "PROPERTY BOROUGH",
+                # Sources that name councils (capital outturn).
+                *[f"Testshire {i}" for i in range(1, len(COUNCILS) + 1)],
             ],
             "council_code": [
                 *[c[0] for c in COUNCILS],
                 COUNCILS[4][0],
                 COUNCILS[0][0],
                 COUNCILS[3][0],
+                *[c[0] for c in COUNCILS],
             ],
-            "start_date": [*[None for _ in COUNCILS], None, date(2023, 4, 1), None],
-            "end_date": [*[None for _ in COUNCILS], date(2023, 4, 1), None, None],
+            "start_date": [*[None for _ in COUNCILS], None, date(2023, 4, 1), None]
+            + [None for _ in COUNCILS],
+            "end_date": [*[None for _ in COUNCILS], date(2023, 4, 1), None, None]
+            + [None for _ in COUNCILS],
         }
     ),
 }
@@ -201,6 +206,23 @@ def header_for(pattern: str) -> str:
     return text
 
 
+# Sample period headers of unpivoted tables (one raw row per period cell).
+PERIODS = [
+    "April to June 2019 (Q1)",
+    "July to September 2019 (Q2)",
+    "FYE 2019",
+    "FYE 2020",
+    "2016-17",
+    "2017-18",
+]
+
+
+def period_headers(spec: SourceSpec) -> list[str]:
+    if spec.unpivot is None:
+        return []
+    return [p for p in PERIODS if re.fullmatch(spec.unpivot.header_pattern, p)]
+
+
 def headers_of(spec: SourceSpec) -> list[str]:
     return [header_for(pattern) for pattern in spec.columns.values()]
 
@@ -297,7 +319,7 @@ def _table(n_columns: int) -> st.SearchStrategy[list[list[str]]]:
 def test_arbitrary_cells_in_a_csv_are_all_accounted_for(source_id: str, data) -> None:
     spec = CATALOGUE[source_id]
     extra = data.draw(st.lists(st.text(max_size=8), max_size=2), label="extra headers")
-    header = headers_of(spec) + extra
+    header = headers_of(spec) + period_headers(spec) + extra
     rows = data.draw(_table(len(header)), label="rows")
     buffer = io.StringIO()
     csv.writer(buffer).writerows([header, *rows])
@@ -311,7 +333,11 @@ def test_arbitrary_cells_in_a_csv_are_all_accounted_for(source_id: str, data) ->
         assert extra
         return
     blank = sum(1 for r in rows if all(c == "" for c in r))
-    assert frame.height == len(rows) - blank  # a blank line is layout, not a record
+    cells = 1
+    if spec.unpivot is not None:  # one raw row per period cell (extra headers may be periods)
+        pattern = re.compile(spec.unpivot.header_pattern, re.IGNORECASE)
+        cells = sum(1 for h in header if pattern.fullmatch(h.strip()))
+    assert frame.height == (len(rows) - blank) * cells  # a blank line is layout, not a record
     assert_every_row_accounted_for(as_raw(frame, source_id), source_id)
 
 
@@ -367,7 +393,14 @@ def test_arbitrary_cells_in_a_workbook_are_all_accounted_for(source_id: str, dat
     file = spec.files[0]
     header = headers_of(spec)
     if spec.unpivot is not None:
-        periods = ["April to June 2019 (Q1)", "July to September 2019 (Q2)", "FYE 2019", "FYE 2020"]
+        periods = [
+            "April to June 2019 (Q1)",
+            "July to September 2019 (Q2)",
+            "FYE 2019",
+            "FYE 2020",
+            "2016-17",
+            "2017-18",
+        ]
         header += [p for p in periods if re.fullmatch(spec.unpivot.header_pattern, p)]
     rows = data.draw(_table(len(header)), label="rows")
     numbers = data.draw(

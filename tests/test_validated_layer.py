@@ -425,7 +425,8 @@ def test_fictional_estate_materialises_every_foundation_asset(fictional_base):
     result = fictional_base.result
     assert result is not None and result.success
     expected = {f"raw/{s}" for s in SOURCES} | {f"validated/{s}" for s in SOURCES}
-    assert fictional_base.materialized() == expected | {"validated/council_code_map"}
+    derived = {"validated/council_code_map"}
+    assert fictional_base.materialized() == expected | derived
     for source in SOURCES:
         assert fictional_base.check(f"validated/{source}", "rows_pass_schema").passed, source
         assert fictional_base.check(f"validated/{source}", "raw_rows_accounted_for").passed

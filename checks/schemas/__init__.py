@@ -53,3 +53,24 @@ STAGING_SPECS |= {
     "la_finance_metrics": LA_FINANCE_METRICS,
     "core_spending_power": CORE_SPENDING_POWER,
 }
+
+# Debt (appended): Borrowing and Investment live tables and capital outturn prudential indicators.
+from checks.schemas.debt import (  # noqa: E402
+    BORROWING_LIVE_TABLE,
+    CAPITAL_OUTTURN_BORROWING,
+    CAPITAL_OUTTURN_CFR,
+    CAPITAL_OUTTURN_NAME_LOOKUP,
+    INVESTMENTS_LIVE_TABLE,
+    PRUDENTIAL_INDICATORS,
+)
+
+STAGING_SPECS.update(
+    {
+        "borrowing_live_table": BORROWING_LIVE_TABLE,
+        "investments_live_table": INVESTMENTS_LIVE_TABLE,
+        "capital_outturn_name_lookup": CAPITAL_OUTTURN_NAME_LOOKUP,
+        "prudential_indicators": PRUDENTIAL_INDICATORS,
+        "capital_outturn_cfr": CAPITAL_OUTTURN_CFR,
+        "capital_outturn_borrowing": CAPITAL_OUTTURN_BORROWING,
+    }
+)

@@ -60,10 +60,48 @@ spending_power AS (
         core_spending_power_thousands AS core_spending_power
     FROM validated.core_spending_power
 ),
--- At merge: validated.borrowing_investment (31 March stocks of borrowing and investments) and
--- validated.prudential_indicators / capital outturn (CFR, gross debt, MRP back to 2004-05)
--- join here as further CTEs, unpivoted on their own measures like the three below, with a
--- precedence below la_analytics for the years both cover.
+-- Before the 2018-19 compilation: the department's Borrowing and Investment live tables (the
+-- stock at each 31 March, 2009 on) and the capital outturn prudential indicators (outturn only:
+-- budgets are forecasts; 2004-05 to 2018-19, converted from £ million). The compilation wins
+-- where it covers a year; the live table's borrowing wins over the prudential gross debt.
+live_table AS (
+    SELECT
+        'borrowing_live_table' AS source_id,
+        2 AS precedence,
+        b.council_code,
+        b.financial_year AS period,
+        year(b.period_end) - 1 AS year_start,
+        b.period_end,
+        b.published_date,
+        b.source_path,
+        b.source_row_number,
+        b.gross_borrowing,
+        b.short_term_borrowing AS short_term_loans,
+        i.total_investments AS investments
+    FROM validated.borrowing_live_table AS b
+    LEFT JOIN validated.investments_live_table AS i
+        ON i.council_code = b.council_code AND i.period_end = b.period_end
+    WHERE month(b.period_end) = 3 AND day(b.period_end) = 31
+),
+prudential AS (
+    SELECT
+        'prudential_indicators' AS source_id,
+        3 AS precedence,
+        council_code,
+        financial_year AS period,
+        year_start,
+        period_end,
+        max(published_date) AS published_date,
+        any_value(source_path) AS source_path,
+        min(source_row_number) AS source_row_number,
+        max(value_thousands) FILTER (WHERE measure = 'cfr_end') AS capital_financing_requirement,
+        max(value_thousands) FILTER (WHERE measure = 'gross_debt_end') AS external_debt,
+        max(value_thousands) FILTER (WHERE measure = 'mrp') AS minimum_revenue_provision,
+        max(value_thousands) FILTER (WHERE measure = 'investments_end') AS investments
+    FROM validated.prudential_indicators
+    WHERE NOT is_forecast
+    GROUP BY council_code, financial_year, year_start, period_end
+),
 --
 -- Each source is unpivoted on its own measures, keeping empty cells: a measure a source
 -- reports as empty (not reported) is a row with a NULL value, so the year still counts as
@@ -109,6 +147,24 @@ spending_power_long AS (
         )
     )
 )
+live_table_long AS (
+    SELECT *
+    FROM live_table
+    UNPIVOT INCLUDE NULLS (
+        value FOR measure IN (gross_borrowing, short_term_loans, investments)
+    )
+),
+prudential_long AS (
+    SELECT *
+    FROM prudential
+    UNPIVOT INCLUDE NULLS (
+        value FOR measure IN (
+            capital_financing_requirement, external_debt, minimum_revenue_provision, investments
+        )
+    )
+)
 SELECT * FROM la_analytics_long
 UNION ALL BY NAME SELECT * FROM revenue_outturn_long
-UNION ALL BY NAME SELECT * FROM spending_power_long;
+UNION ALL BY NAME SELECT * FROM spending_power_long
+UNION ALL BY NAME SELECT * FROM live_table_long
+UNION ALL BY NAME SELECT * FROM prudential_long;
