@@ -146,7 +146,7 @@ spending_power_long AS (
             core_spending_power
         )
     )
-)
+),
 live_table_long AS (
     SELECT *
     FROM live_table
