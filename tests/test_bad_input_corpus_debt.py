@@ -21,6 +21,11 @@ PRUDENTIAL_CSV = "sources/capital_outturn/Prudential_indicators_wide.csv"
 TAB = "LA Borrowing 19-20 Q4"
 HEADER_ROW = 11  # the new edition's header row (sources.yaml)
 NOT_IN_REGISTER = "council code missing, or not in the register (nor a former code)"
+NAME_NOT_IN_REGISTER = (
+    "council name missing, or it matches no council (or more than one, and the row's date does "
+    "not say which) in the register's names and name lookup, exactly nor once 'Council', "
+    "'Borough of' and the like are set aside"
+)
 
 Sheets = dict[str, list[list[str | None]]]
 COR_2018 = "sources/capital_outturn/COR_2018-19_outputs_COR_C.xlsx"
@@ -221,7 +226,7 @@ def test_a_name_matching_no_council_is_rejected_naming_it(fictional, estate):
     rejected = entries(fictional, "prudential_indicators", "rejected")
     assert len(rejected) == figures
     assert {(r[1], r[3], r[4], r[5]) for r in rejected} == {
-        (2, "council_name", "Nowhere-on-Sea", NOT_IN_REGISTER)
+        (2, "council_name", "Nowhere-on-Sea", NAME_NOT_IN_REGISTER)
     }
     assert_accounted(fictional, "prudential_indicators")
 
