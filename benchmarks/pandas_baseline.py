@@ -393,6 +393,7 @@ def score(sources, catalogue, settings, partition_key: str) -> tuple[pd.DataFram
     floor = float(scoring.get("peer_scale_floor_share_of_sd", 0.5))
     with_type = bool(scoring.get("compare_with_council_type", True))
     below_line = bool(scoring.get("severity_below_threshold", True))
+    reach = float(scoring.get("below_line_reach_thresholds", 1.0))
     frame = frame.merge(nn, on=["council_code", "indicator_id"], how="left")
     needs_type = frame[
         (frame["state"] == "usable")
@@ -466,11 +467,16 @@ def score(sources, catalogue, settings, partition_key: str) -> tuple[pd.DataFram
         frame["robust_z"] >= threshold,
         (frame["method"] == "absolute") & ((frame["value"] - threshold) * sign >= 0),
     )
-    # Continuous: 0.5 at the threshold, 1 at twice its distance, down to 0 below the line.
+    # Continuous: 0.5 at the threshold, 1 at twice its distance, down to 0 below the line
+    # (a peer value `reach` thresholds on the good side of its peers' median).
     severity = np.clip(
         np.where(
             frame["method"] == "peer",
-            0.5 + 0.5 * (frame["robust_z"] - threshold) / threshold,
+            np.where(
+                frame["robust_z"] >= threshold,
+                0.5 + 0.5 * (frame["robust_z"] - threshold) / threshold,
+                0.5 * (frame["robust_z"] + reach * threshold) / ((1 + reach) * threshold),
+            ),
             0.5 + 0.5 * (frame["value"] - threshold) * sign / threshold.abs().replace(0, np.nan),
         ),
         0.0,

@@ -15,7 +15,7 @@ import argparse
 import shutil
 import tempfile
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 
@@ -34,21 +34,64 @@ from assets.scores import apply_fitted_weights
 from pipelines.indicator_catalogue import ScoringOptions, load_indicator_catalogue
 from pipelines.sql import load_sql, query_frame
 
-BEFORE = ScoringOptions(
-    severity_below_threshold=False, peer_scale_floor=0.0, compare_with_council_type=False
+# The change indicators (a level's movement over one to three years). Before issue 12 they
+# weighed four times what the catalogue now gives them.
+CHANGE_INDICATORS = (
+    "unallocated_reserves_change_1y",
+    "unallocated_reserves_change_2y",
+    "earmarked_reserves_change_1y",
+    "earmarked_reserves_change_2y",
+    "usable_reserves_change_1y_pts_nre",
+    "council_tax_receipts_growth",
+    "borrowing_growth_1y_pts_nre",
+    "borrowing_growth_3y_pts_nre",
 )
-VARIANTS: dict[str, ScoringOptions] = {
-    "before issue 12 (flags only, MAD scale, neighbours only)": BEFORE,
-    "+ severity below the flag line": replace(BEFORE, severity_below_threshold=True),
-    "+ scale floor (0.5 x SD)": replace(
-        BEFORE, severity_below_threshold=True, peer_scale_floor=0.5
+
+
+@dataclass(frozen=True)
+class Variant:
+    scoring: ScoringOptions
+    change_weight_factor: float = 1.0  # x the catalogue weight of every change indicator
+
+
+BEFORE = ScoringOptions(
+    severity_below_threshold=False,
+    peer_scale_floor=0.0,
+    compare_with_council_type=False,
+    below_line_reach=0.0,
+)
+AT_MEDIAN = ScoringOptions(below_line_reach=0.0)  # below-line severity 0 at the peer median
+OLD_CHANGES = 4.0  # the change indicators' weights before issue 12
+VARIANTS: dict[str, Variant] = {
+    "before issue 12 (flags only, MAD scale, neighbours only)": Variant(BEFORE, OLD_CHANGES),
+    "+ severity below the flag line (0 at the peer median)": Variant(
+        replace(BEFORE, severity_below_threshold=True), OLD_CHANGES
     ),
-    "+ judged against council type too (catalogue weights)": ScoringOptions(),
-    "+ weights fitted point in time (3-year outcomes)": ScoringOptions(weights="fitted"),
-    "+ weights fitted point in time (1-year outcomes, 2 failed councils)": ScoringOptions(
-        weights="fitted", fit_horizon_days=365, fit_min_failures=2
+    "+ scale floor (0.5 x SD)": Variant(
+        replace(BEFORE, severity_below_threshold=True, peer_scale_floor=0.5), OLD_CHANGES
+    ),
+    "+ judged against council type too (catalogue weights)": Variant(AT_MEDIAN, OLD_CHANGES),
+    "+ weights fitted point in time (3-year outcomes): integrated before tuning": Variant(
+        replace(AT_MEDIAN, weights="fitted"), OLD_CHANGES
+    ),
+    "catalogue weights, below-line reach 1 threshold past the median": Variant(
+        ScoringOptions(), OLD_CHANGES
+    ),
+    "catalogue weights, below-line reach 2 thresholds": Variant(
+        ScoringOptions(below_line_reach=2.0), OLD_CHANGES
+    ),
+    "reach 1, changes at half their old weight": Variant(ScoringOptions(), 2.0),
+    "reach 1, changes at a quarter (the catalogue now)": Variant(ScoringOptions()),
+    "reach 1, changes not counted (weight 0)": Variant(ScoringOptions(), 0.0),
+    "reach 0, changes at a quarter": Variant(AT_MEDIAN),
+    "shipped: reach 1, changes at a quarter, weights fitted point in time": Variant(
+        ScoringOptions(weights="fitted")
     ),
 }
+# Out-of-window checks: later as-of quarters (their 3-year outcomes are not all observed yet,
+# so the 1- and 2-year horizons) and the quarters before the target window.
+LATER = ("2021Q1", "2023Q4")
+EARLIER = ("2010Q1", "2016Q3")
 
 
 def _quarters(connection: duckdb.DuckDBPyConnection) -> pl.DataFrame:
@@ -68,9 +111,16 @@ def _quarters(connection: duckdb.DuckDBPyConnection) -> pl.DataFrame:
 
 
 def run_variant(
-    connection, quarters: pl.DataFrame, catalogue, scoring: ScoringOptions, events: pl.DataFrame
+    connection, quarters: pl.DataFrame, catalogue, choice: Variant, events: pl.DataFrame
 ):
-    variant = replace(catalogue, scoring=scoring)
+    scoring = choice.scoring
+    indicators = catalogue.indicators.with_columns(
+        pl.when(pl.col("indicator_id").is_in(CHANGE_INDICATORS))
+        .then(pl.col("weight") * choice.change_weight_factor)
+        .otherwise(pl.col("weight"))
+        .alias("weight")
+    )
+    variant = replace(catalogue, scoring=scoring, indicators=indicators)
     register_context(connection, quarters, variant)
     connection.register("scoring_settings", scoring.frame().to_arrow())
     replace_quarters_with_query(connection, "scores.indicator_scores", "scoring/indicator_scores")
@@ -104,11 +154,16 @@ def main(argv: list[str] | None = None) -> int:
         f" on {date.today().isoformat()}. Events: {args.events or 'shipped registers'}. "
         f"Headline horizon 1096 days; target window {options.target_quarters[0]} to "
         f"{options.target_quarters[1]}; ROC AUC with its 95% bootstrap interval "
-        f"({args.resamples} resamples of councils); lift at 20.",
+        f"({args.resamples} resamples of councils); lift at 20. Out of the window: mean "
+        f"ROC AUC of the main score over the quarters with a failure, as-of {LATER[0]}-"
+        f"{LATER[1]} (1- and 2-year horizons: the 3-year outcomes are not yet observed) and "
+        f"{EARLIER[0]}-{EARLIER[1]} (3-year horizon); in brackets the best single indicator "
+        "there.",
         "",
         "| scoring | all quarters: AUC | lift@20 | target window: AUC | lift@20 "
-        "| best single indicator (AUC) | margin | baseline AUC |",
-        "|---|---|---:|---|---:|---|---:|---:|",
+        "| best single indicator (AUC) | margin | baseline AUC | target 1y / 2y AUC "
+        "| later 1y AUC | later 2y AUC | earlier 3y AUC |",
+        "|---|---|---:|---|---:|---|---:|---:|---:|---:|---:|---:|",
     ]
     with tempfile.TemporaryDirectory() as scratch:
         copy = Path(scratch) / "warehouse.duckdb"
@@ -120,11 +175,9 @@ def main(argv: list[str] | None = None) -> int:
                 else query_frame(connection, load_sql("backtest/known_case_events"))
             )
             quarters = _quarters(connection)
-            for name, scoring in VARIANTS.items():
+            for name, choice in VARIANTS.items():
                 started = time.perf_counter()
-                watchlist, indicators = run_variant(
-                    connection, quarters, catalogue, scoring, events
-                )
+                watchlist, indicators = run_variant(connection, quarters, catalogue, choice, events)
                 result = evaluate(watchlist, events, 1096, until, indicators, options)
                 overall = result.overall
                 main_row = overall.filter(pl.col("ranking") == MAIN).row(0, named=True)
@@ -133,16 +186,44 @@ def main(argv: list[str] | None = None) -> int:
                 t_main = targets.main if targets else {}
                 best = targets.best_indicator if targets else {}
                 margin = targets.checks[2]["reached"] if targets else None
+                quarterly = result.per_quarter_all
                 lines.append(
                     f"| {name} | {_ci(main_row)} | {_f(main_row.get('lift_at_20'), 1)} "
                     f"| {_ci(t_main)} | {_f(t_main.get('lift_at_20'), 1)} "
                     f"| {str(best.get('ranking', '-')).removeprefix(INDICATOR_PREFIX)} "
-                    f"({_f(best.get('roc_auc'))}) | {_f(margin)} | {_f(base.get('roc_auc'))} |"
+                    f"({_f(best.get('roc_auc'))}) | {_f(margin)} | {_f(base.get('roc_auc'))} "
+                    f"| {_window(quarterly, options.target_quarters, 365, False)} / "
+                    f"{_window(quarterly, options.target_quarters, 730, False)} "
+                    f"| {_window(quarterly, LATER, 365)} | {_window(quarterly, LATER, 730)} "
+                    f"| {_window(quarterly, EARLIER, 1096)} |"
                 )
                 print(f"{name}: {time.perf_counter() - started:.1f}s", flush=True)
     Path(args.out).write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("\n".join(lines))
     return 0
+
+
+def _window(
+    per_quarter: pl.DataFrame, quarters: tuple[str, str], days: int, with_best: bool = True
+) -> str:
+    """Mean ROC AUC over the window's quarters with a failure: the main score, and (in
+    brackets) the best single indicator over the same quarters."""
+    rows = per_quarter.filter(
+        (pl.col("horizon_days") == days)
+        & pl.col("quarter").is_between(pl.lit(quarters[0]), pl.lit(quarters[1]))
+        & (pl.col("failures") > 0)
+        & pl.col("roc_auc").is_not_null()
+    )
+    means = rows.group_by("ranking").agg(pl.col("roc_auc").mean(), pl.len().alias("quarters"))
+    main = means.filter(pl.col("ranking") == MAIN)
+    if main.is_empty():
+        return "-"
+    text = f"{main.item(0, 'roc_auc'):.3f} ({main.item(0, 'quarters')} q)"
+    singles = means.filter(pl.col("ranking").str.starts_with(INDICATOR_PREFIX))
+    if with_best and not singles.is_empty():
+        top = singles.sort("roc_auc", descending=True).row(0, named=True)
+        text += f" [{top['ranking'].removeprefix(INDICATOR_PREFIX)} {top['roc_auc']:.3f}]"
+    return text
 
 
 def _f(value, digits: int = 3) -> str:

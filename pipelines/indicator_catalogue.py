@@ -54,6 +54,9 @@ class ScoringOptions:
     severity_below_threshold: bool = True
     peer_scale_floor: float = 0.5  # peer scale >= this share of the peers' standard deviation
     compare_with_council_type: bool = True
+    # Below the line a peer severity falls from 0.5 at the threshold to 0 this many thresholds
+    # on the good side of the peer median (0: at the median itself).
+    below_line_reach: float = 1.0
     weights: str = "catalogue"  # catalogue | fitted
     fit_horizon_days: int = 1096
     fit_l2_penalty: float = 1.0
@@ -68,6 +71,7 @@ class ScoringOptions:
                 "severity_below_threshold": [self.severity_below_threshold],
                 "peer_scale_floor": [self.peer_scale_floor],
                 "compare_with_council_type": [self.compare_with_council_type],
+                "below_line_reach": [float(self.below_line_reach)],
             }
         )
 
@@ -98,12 +102,16 @@ def _scoring_options(raw: dict[str, Any]) -> ScoringOptions:
     fitted = raw.get("fitted") or {}
     floor = float(raw.get("peer_scale_floor_share_of_sd", 0.5))
     penalty = float(fitted.get("l2_penalty", 1.0))
-    if floor < 0 or penalty < 0:
-        raise IndicatorCatalogueError("catalogue.yaml: settings.scoring: negative floor/penalty")
+    reach = float(raw.get("below_line_reach_thresholds", 1.0))
+    if floor < 0 or penalty < 0 or reach < 0:
+        raise IndicatorCatalogueError(
+            "catalogue.yaml: settings.scoring: negative floor/penalty/below-line reach"
+        )
     return ScoringOptions(
         severity_below_threshold=bool(raw.get("severity_below_threshold", True)),
         peer_scale_floor=floor,
         compare_with_council_type=bool(raw.get("compare_with_council_type", True)),
+        below_line_reach=reach,
         weights=weights,
         fit_horizon_days=int(fitted.get("horizon_days", 1096)),
         fit_l2_penalty=penalty,

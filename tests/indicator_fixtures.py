@@ -507,9 +507,17 @@ def hand_scale(peers: list[float]) -> float | None:
     return sd or None
 
 
-def hand_severity(distance_past: float, threshold: float) -> float:
-    """0.5 at the threshold, 1 at twice its distance, falling to 0 below the line."""
-    return max(0.0, min(1.0, 0.5 + 0.5 * distance_past / abs(threshold)))
+BELOW_LINE_REACH = 1.0  # settings.scoring.below_line_reach_thresholds
+
+
+def hand_severity(distance_past: float, threshold: float, reach: float = 0.0) -> float:
+    """0.5 at the threshold, 1 at twice its distance, falling to 0 below the line: at
+    `reach` + 1 thresholds' distance on the good side of it (a peer value `reach` thresholds
+    better than its peers' median; an absolute value twice the threshold's size, reach 0)."""
+    size = abs(threshold)
+    if distance_past >= 0:
+        return min(1.0, 0.5 + 0.5 * distance_past / size)
+    return max(0.0, 0.5 * (distance_past + (1 + reach) * size) / ((1 + reach) * size))
 
 
 def judge_peer(
@@ -544,7 +552,7 @@ def judge_peer(
         if by_type["robust_z"] > chosen["robust_z"] + 1e-9:
             chosen, use_type = by_type, True
     z = chosen["robust_z"]
-    severity = hand_severity(z - threshold, threshold)
+    severity = hand_severity(z - threshold, threshold, BELOW_LINE_REACH)
     return {
         **chosen,
         "use_type": use_type,
@@ -693,7 +701,7 @@ def assert_flags_follow_their_method(flags: pl.DataFrame, document: dict | None 
         # threshold, down to 0), so flagged and unflagged rows both contribute weight x it.
         if entry["method"] == "peer":
             flagged = r["robust_z"] >= threshold
-            severity = hand_severity(r["robust_z"] - threshold, threshold)
+            severity = hand_severity(r["robust_z"] - threshold, threshold, BELOW_LINE_REACH)
         elif entry["method"] == "absolute":
             flagged = (r["value"] - threshold) * sign >= 0
             if threshold:

@@ -18,6 +18,7 @@ import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from indicator_fixtures import (
+    BELOW_LINE_REACH,
     CATALOGUE_YAML,
     DISTRICT_RESERVES,
     DISTRICTS,
@@ -184,8 +185,13 @@ def test_d8_falls_back_to_its_council_type(scores: pl.DataFrame) -> None:
             "robust_z": z,
             "percentile": percentile,
             "flagged": z >= 1.5,
-            # Continuous below the flag line too: 0 at the median, 0.5 at the threshold.
-            "severity": max(0.0, min(1.0, 0.5 + 0.5 * (z - 1.5) / 1.5)),
+            # Continuous below the flag line too: 0.5 at the threshold (1.5 MADs worse than
+            # the median), falling linearly to 0 at 1.5 MADs better (below-line reach 1).
+            "severity": (
+                min(1.0, 0.5 + 0.5 * (z - 1.5) / 1.5)
+                if z >= 1.5
+                else max(0.0, 0.5 * (z + 1.5) / 3.0)
+            ),
         },
     )
 
@@ -196,7 +202,9 @@ def test_d8_earmarked_two_year_change_below_the_line_still_counts(
     """Council type peers (D1..D7). D8's earmarked reserves went 2,450 -> 2,300 over two years
     (-6.1%). Against 1.4826 x MAD alone that was 2.5 MADs worse, past the 2-MAD threshold; but
     D1's -37.5% makes the peers' spread wide, and the scale floor (half the peers' SD) brings
-    it to 1.2: not flagged, yet it still counts below the line, severity 0.5 + 0.5 (z - 2) / 2."""
+    it to 1.2: not flagged, yet it still counts below the line: severity falls from 0.5 at the
+    2-MAD threshold to 0 at 2 MADs better than the median (below-line reach 1), so
+    0.5 (z + 2) / 4. A change weighs 0.25 since issue 12."""
     peers = [
         100 * (1500 - 2400) / 2400,
         100 * (3200 - 3100) / 3100,
@@ -213,7 +221,8 @@ def test_d8_earmarked_two_year_change_below_the_line_still_counts(
     assert 0.5 * statistics.stdev(peers) > 1.4826 * mad
     z = -(value - median) / (0.5 * statistics.stdev(peers))
     assert 0.0 < z < 2.0, "below the line but worse than the median"
-    severity = 0.5 + 0.5 * (z - 2.0) / 2.0
+    assert BELOW_LINE_REACH == 1.0
+    severity = 0.5 * (z + 2.0) / 4.0
     got = row(scores, council_code=D[7], indicator_id="earmarked_reserves_change_2y")
     worse_than = sum(1 for p in peers if value < p)
     assert_scored_as(
@@ -226,7 +235,7 @@ def test_d8_earmarked_two_year_change_below_the_line_still_counts(
             "percentile": 100 * worse_than / 7,
             "flagged": False,
             "severity": severity,
-            "contribution": 1.0 * severity,  # weight 1
+            "contribution": 0.25 * severity,  # weight 0.25
         },
     )
 
@@ -506,7 +515,10 @@ def test_weight_and_threshold_from_a_copy_of_the_catalogue(
                 expected = judged["contribution"]
             else:  # peer: same robust z, new threshold and weight
                 z, threshold = before["robust_z"], entry["threshold"]
-                severity = max(0.0, min(1.0, 0.5 + 0.5 * (z - threshold) / threshold))
+                if z >= threshold:
+                    severity = min(1.0, 0.5 + 0.5 * (z - threshold) / threshold)
+                else:  # 0 at `threshold` MADs better than the median (below-line reach 1)
+                    severity = max(0.0, 0.5 * (z + threshold) / (2 * threshold))
                 expected = entry["weight"] * severity
                 newly_flagged += after["flagged"] and not before["flagged"]
             assert after["contribution"] == pytest.approx(expected), (code, indicator)
@@ -566,7 +578,7 @@ def test_the_published_catalogue_is_used_when_no_copy_is_named(
         if chosen.height:
             assert set(chosen.get_column("weight")) == {float(entry.get("weight", 0))}
             assert set(chosen.get_column("threshold")) == {float(entry.get("threshold", 0))}
-    assert catalogue_document()["settings"]["bands"][0] == {"band": "high", "min_score": 6.0}
+    assert catalogue_document()["settings"]["bands"][0] == {"band": "high", "min_score": 7.5}
 
 
 # --------------------------------------------------------------------------------------------

@@ -258,7 +258,8 @@ compared AS (
             WHEN ts.peer_sd > 0 THEN ts.peer_sd
         END AS ts_scale,
         st.compare_with_council_type,
-        st.severity_below_threshold
+        st.severity_below_threshold,
+        st.below_line_reach
     FROM evaluated AS e
     CROSS JOIN scoring_settings AS st
     LEFT JOIN neighbour_stats AS nn
@@ -335,13 +336,17 @@ flagged AS (
             ELSE FALSE
         END AS is_flagged,
         -- Severity runs continuously: 0.5 at the threshold, 1 at twice the distance, and
-        -- down to 0 below the line (a peer value at its peers' median, an absolute value
-        -- twice the threshold's size on the good side), so councils below the flag line are
-        -- still ranked by how close they are to it instead of tying at 0.
+        -- down to 0 below the line (a peer value `below_line_reach` thresholds on the good
+        -- side of its peers' median, an absolute value twice the threshold's size on the good
+        -- side), so councils below the flag line are still ranked by how close they are to it
+        -- instead of tying at 0: half of all councils sit on the good side of any median.
         CASE
             WHEN s.final_state <> 'scored' OR s.method = 'context' THEN NULL
+            WHEN s.method = 'peer' AND s.robust_z >= s.threshold
+                THEN least(1.0, 0.5 + 0.5 * (s.robust_z - s.threshold) / s.threshold)
             WHEN s.method = 'peer'
-                THEN greatest(0.0, least(1.0, 0.5 + 0.5 * (s.robust_z - s.threshold) / s.threshold))
+                THEN greatest(0.0, 0.5 * (s.robust_z + s.below_line_reach * s.threshold)
+                    / ((1 + s.below_line_reach) * s.threshold))
             WHEN s.method = 'absolute'
                 THEN greatest(0.0, least(1.0, 0.5 + 0.5 * (s.value - s.threshold) * s.worse_sign
                     / nullif(abs(s.threshold), 0)))
