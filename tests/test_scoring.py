@@ -568,6 +568,44 @@ def test_bands_from_a_copy_of_the_catalogue(
     assert_watchlist_explained(new, run.flags(), document)
 
 
+def test_below_line_reach_from_a_copy_of_the_catalogue(
+    base: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """settings.scoring.below_line_reach_thresholds 0: a peer severity below the line falls to
+    0 at the peer median itself (0.5 z / threshold), as before issue 12; with the shipped reach
+    of 1 it falls to 0 one threshold on the good side (0.5 (z + t) / 2t). Flags, and severities
+    past the line, do not move; the score stays the sum of the contributions."""
+
+    def edit(document: dict) -> None:
+        document["settings"]["scoring"]["below_line_reach_thresholds"] = 0.0
+
+    path, document = edited_catalogue(tmp_path, edit)
+    monkeypatch.setenv("EARLY_WARNING_INDICATOR_CATALOGUE", str(path))
+    run = base.copy(tmp_path / "what_if")
+    assert run.quarter(Q_KEY).success
+    old = base.flags().filter((pl.col("method") == "peer") & (pl.col("state") == "scored"))
+    new = run.flags()
+    below_median = between = 0
+    for before in old.iter_rows(named=True):
+        after = row(new, council_code=before["council_code"], indicator_id=before["indicator_id"])
+        z, t = before["robust_z"], before["threshold"]
+        assert after["robust_z"] == pytest.approx(z)
+        assert after["flagged"] == before["flagged"] == (z >= t)
+        if z >= t:
+            assert after["severity"] == pytest.approx(before["severity"])
+            continue
+        assert before["severity"] == pytest.approx(max(0.0, 0.5 * (z + t) / (2 * t)))
+        assert after["severity"] == pytest.approx(max(0.0, 0.5 * z / t))
+        below_median += z < 0
+        between += z > 0
+    assert below_median and between, "the fixture has values on both sides of the median"
+    for code in D:
+        assert run.score_of(code) == pytest.approx(
+            new.filter(pl.col("council_code") == code).get_column("contribution").sum()
+        )
+    assert_watchlist_explained(run.watchlist(), new, document)
+
+
 def test_the_published_catalogue_is_used_when_no_copy_is_named(
     base: Run, monkeypatch: pytest.MonkeyPatch
 ) -> None:
