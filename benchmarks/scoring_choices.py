@@ -89,9 +89,9 @@ VARIANTS: dict[str, Variant] = {
     ),
 }
 # Out-of-window checks: later as-of quarters (their 3-year outcomes are not all observed yet,
-# so the 1- and 2-year horizons) and the quarters before the target window.
+# so the 1- and 2-year horizons) and the built quarters before the target window.
 LATER = ("2021Q1", "2023Q4")
-EARLIER = ("2010Q1", "2016Q3")
+EARLIER = ("2016Q1", "2016Q3")
 
 
 def _quarters(connection: duckdb.DuckDBPyConnection) -> pl.DataFrame:
