@@ -119,17 +119,10 @@ def _shape(
 
     if spec.stop_at_blank:
         stop_col = matched[spec.stop_at_blank]
-        # Blank rows between the header and the first record are layout (the older Revenue
-        # Outturn workbooks leave one); the table ends at the first blank after a record.
-        key = column(stop_col)
-        blank = frame.select(
-            (key.is_null() & key.is_not_null().cum_max()).arg_true().first()
-        ).item()
+        blank = frame.select(column(stop_col).is_null().arg_true().first()).item()
         if blank is not None:
             _refuse_a_table_cut_short(path, spec, matched, frame.slice(blank))
             frame = frame.head(blank)
-    if spec.stop_at_blank:
-        frame = frame.filter(column(matched[spec.stop_at_blank]).is_not_null().cum_max())
     value_headers: list[str] = []
     if spec.unpivot is not None:
         pattern = re.compile(spec.unpivot.header_pattern, re.IGNORECASE)
@@ -339,19 +332,19 @@ def read_xlsx_table(path: Path, spec: SourceSpec, file: FileSpec) -> pl.DataFram
         raise SourceFileError(path, "file is empty")
     if file.sheet is None:
         raise SourceFileError(path, "the catalogue names no sheet for this workbook")
+    kind = path.suffix.lower() or "spreadsheet"
     if payload.lstrip()[:1] == b"<":
         # The department's site, and proxies, have served web pages under a .xls name.
         raise SourceFileError(
             path,
-            "not a readable workbook: the file is HTML or XML text (a web page saved under a "
-            "spreadsheet name?), not an Excel workbook",
+            f"not a readable {kind} workbook: the file is HTML or XML text (a web page saved "
+            "under a spreadsheet name?), not a spreadsheet",
         )
     try:
         import fastexcel
 
         workbook = fastexcel.read_excel(payload)
     except Exception as error:  # fastexcel raises its own error types for corrupt workbooks
-        kind = path.suffix.lower() or "spreadsheet"
         raise SourceFileError(path, f"not a readable {kind} workbook: {error}") from error
     for sheet_name in (file.sheet, *file.beside_sheets):
         if sheet_name not in workbook.sheet_names:
@@ -362,8 +355,14 @@ def read_xlsx_table(path: Path, spec: SourceSpec, file: FileSpec) -> pl.DataFram
     for sheet_name in file.beside_sheets:
         other = _load_sheet(workbook, sheet_name, file)
         frame = _beside(path, frame, file.sheet, other, sheet_name, file.header_row + 1)
+    first = file.header_row + 1
+    # Blank rows the catalogue says sit between the header and the first record are layout
+    # (the older Revenue Outturn workbooks leave one); elsewhere a blank row ends the table.
+    for _ in range(file.blank_rows_after_header):
+        if frame.height and frame.row(0) == (None,) * frame.width:
+            frame, first = frame.slice(1), first + 1
     # fastexcel names blank headers __UNNAMED__n; they are still kept, in `extra`.
-    return _shape(path, spec, frame, first_row_number=file.header_row + 1)
+    return _shape(path, spec, frame, first_row_number=first)
 
 
 def _load_sheet(workbook: object, sheet_name: str, file: FileSpec) -> pl.DataFrame:

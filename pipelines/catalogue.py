@@ -45,6 +45,8 @@ class FileSpec:
     # Further sheets of the same table, row for row (the department split a wide table over
     # several tabs): only their columns that the first sheet lacks are added beside it.
     beside_sheets: tuple[str, ...] = ()
+    # Blank rows that may sit between the header and the first record (layout, not the end).
+    blank_rows_after_header: int = 0
     # xlsx_sheets: every tab to read, each one period of the same table (all must be present).
     sheets: tuple[str, ...] = ()
 
@@ -125,6 +127,7 @@ def _file_spec(raw: dict[str, Any], where: str) -> FileSpec:
         if raw.get("group_header_row") is None
         else int(raw["group_header_row"]),
         beside_sheets=tuple(str(s) for s in raw.get("beside_sheets") or ()),
+        blank_rows_after_header=int(raw.get("blank_rows_after_header") or 0),
         sheets=tuple(str(sheet) for sheet in raw.get("sheets") or ()),
     )
 
