@@ -57,7 +57,7 @@ pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]
 SEED = 20_251_125
-KILLS = int(os.environ.get("EARLY_WARNING_TEST_KILLS", "8"))
+KILLS = int(os.environ.get("EARLY_WARNING_TEST_KILLS", "4"))
 # Random kills rarely land in the few milliseconds between one quarter's Parquet files and the
 # next; these kills are aimed there: as soon as the log says the first quarter is published.
 TARGETED = 3
