@@ -343,8 +343,10 @@ def build_validated_asset(source_id: str) -> dg.AssetsDefinition:
             if spec.council_code is not None:
                 rule = spec.council_code
                 for via in {rule.via, *([rule.fallback_via] if rule.fallback_column else [])}:
-                    sql = rule.name_map_sql if via == "name" else CODE_MAP_SQL[via]
-                    code_maps[via] = query_frame(connection, load_sql(sql))
+                    code_maps[via] = query_frame(connection, load_sql(CODE_MAP_SQL[via]))
+                if rule.extra_name_map_sql is not None:
+                    extra = query_frame(connection, load_sql(rule.extra_name_map_sql))
+                    code_maps["name"] = pl.concat([code_maps["name"], extra], how="vertical")
             # One scan of the raw table gives both the size and, if it is big, the partitions.
             sizes = (
                 _partition_sizes(connection, source_id, PARTITION_BY[source_id])

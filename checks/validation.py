@@ -105,10 +105,9 @@ class CouncilCodeRule:
     # have borne ("Somerset": the county until 1 April 2023, the unitary from then) means the
     # one in being on that date; without a date, such a name is rejected as ambiguous.
     on_date: pl.Expr | None = None
-    # For names: the SQL (sql/) of the name map to match against, when a source has name
-    # variants of its own beside the register's (the capital outturn series), and the validated
-    # tables that map reads.
-    name_map_sql: str = "staging/name_code_map"
+    # For names: a source's own name variants, matched beside the register's names
+    # (staging/name_code_map): the SQL (sql/) that lists them, and the validated tables it reads.
+    extra_name_map_sql: str | None = None
     name_map_needs: tuple[str, ...] = ()
 
 

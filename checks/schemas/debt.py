@@ -397,7 +397,7 @@ PRUDENTIAL_INDICATORS = StagingSpec(
         on_date=pl.date(
             pl.col("financial_year").str.slice(0, 4).cast(pl.Int32, strict=False) + 1, 3, 31
         ),
-        name_map_sql="staging/capital_outturn_name_code_map",
+        extra_name_map_sql="staging/capital_outturn_name_code_map",
         name_map_needs=("capital_outturn_name_lookup",),
     ),
     derive=_derive_prudential,

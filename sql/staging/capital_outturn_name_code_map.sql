@@ -1,4 +1,5 @@
--- The names the capital outturn series uses, beside the register's (staging/name_code_map):
+-- The names the capital outturn series uses, matched beside the register's (staging/name_code_map,
+-- which the validation engine adds to these rows):
 -- the series' own lookup (capital_outturn/la_names_lookup.csv) maps each spelling it has used to
 -- a standard name, so every spelling of a council stands for the council that any of its
 -- spellings names in the register ("South Buckinghamshire" is "South Bucks" there). Spellings are
@@ -35,17 +36,12 @@ variants AS (
     FROM lookup AS l
     JOIN lookup AS sibling ON sibling.continuity_name = l.continuity_name
     JOIN keyed AS k ON k.name_key = sibling.variant_key
-),
-names AS (
-    SELECT name, council_code FROM register_names
-    UNION ALL
-    SELECT name, council_code FROM variants
 )
 SELECT DISTINCT
-    n.name AS code,
-    n.council_code,
+    v.name AS code,
+    v.council_code,
     r.start_date,
     r.end_date
-FROM names AS n
-JOIN validated.council_register AS r ON r.gss_code = n.council_code
-WHERE n.name IS NOT NULL;
+FROM variants AS v
+JOIN validated.council_register AS r ON r.gss_code = v.council_code
+WHERE v.name IS NOT NULL;
