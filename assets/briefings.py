@@ -237,10 +237,17 @@ def explain_flag(row: dict[str, Any]) -> str:
     if row["method"] == "peer":
         z = row["robust_z"]
         past = "past" if z > threshold else "at"
+        national = row.get("national_percentile")
+        nationally = (
+            f"; it is worse than {national:.0f}% of all councils with data"
+            if national is not None
+            else ""
+        )
         return (
             f"{name} was {value}{period}; the median of {peer_words(row)} was "
             f"{format_value(row['peer_median'], unit)}; that is {z:.1f} median absolute "
-            f"deviations worse, {past} the {threshold:g} threshold (source: {source})."
+            f"deviations worse, {past} the {threshold:g} threshold{nationally} "
+            f"(source: {source})."
         )
     if row["method"] == "absolute":
         side = "at or below" if row["polarity"] == "higher_is_better" else "at or above"

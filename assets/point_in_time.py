@@ -73,8 +73,9 @@ def _replace_from_replacement_rows(connection: duckdb.DuckDBPyConnection, table:
 
 
 def _add_new_columns(connection: duckdb.DuckDBPyConnection, table: str) -> None:
-    """A table built before a text column was added to its rows (such as `source_url`) gains
-    it, empty for the quarters already there, so a warehouse keeps working across versions."""
+    """A table built before a column was added to its rows (such as `source_url` or
+    `national_percentile`) gains it with its type, empty for the quarters already there, so a
+    warehouse keeps working across versions."""
     schema, name = table.split(".")
     have = {
         row[0]
@@ -82,7 +83,11 @@ def _add_new_columns(connection: duckdb.DuckDBPyConnection, table: str) -> None:
             load_sql("raw/table_columns"), {"schema": schema, "table": name}
         ).fetchall()
     }
-    incoming = connection.execute(load_sql("indicators/replacement_columns")).description
-    for column, *_ in incoming:
+    incoming = connection.execute(load_sql("indicators/replacement_columns")).fetchall()
+    for column, column_type in incoming:
         if column not in have:
-            connection.execute(with_identifiers("raw/add_column", table=table, column=column))
+            connection.execute(
+                with_identifiers(
+                    "raw/add_typed_column", table=table, column_with_type=f"{column} {column_type}"
+                )
+            )

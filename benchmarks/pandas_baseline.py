@@ -394,7 +394,25 @@ def score(sources, catalogue, settings, partition_key: str) -> tuple[pd.DataFram
     with_type = bool(scoring.get("compare_with_council_type", True))
     below_line = bool(scoring.get("severity_below_threshold", True))
     reach = float(scoring.get("below_line_reach_thresholds", 1.0))
+    national_floor = bool(scoring.get("severity_at_least_national_percentile", True))
     frame = frame.merge(nn, on=["council_code", "indicator_id"], how="left")
+    # Every other council with a usable value, any type: the share it is worse than.
+    national = usable[["council_code", "indicator_id", "value", "worse_sign"]].copy()
+    by_indicator = national.groupby("indicator_id")["value"]
+    others = by_indicator.transform("count") - 1
+    below = by_indicator.rank(method="min") - 1
+    above = by_indicator.rank(method="min", ascending=False) - 1
+    worse = np.where(national["worse_sign"] > 0, below, above)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        national["national_percentile"] = np.where(
+            others > 0, 100.0 * (worse + 0.5 * (others - below - above)) / others, np.nan
+        )
+    national["national_size"] = others
+    frame = frame.merge(
+        national[["council_code", "indicator_id", "national_percentile", "national_size"]],
+        on=["council_code", "indicator_id"],
+        how="left",
+    )
     needs_type = frame[
         (frame["state"] == "usable")
         & frame["method"].isin(["peer", "context"])
@@ -482,6 +500,13 @@ def score(sources, catalogue, settings, partition_key: str) -> tuple[pd.DataFram
         0.0,
         1.0,
     )
+    if national_floor:
+        floor_share = np.where(
+            frame["national_size"] >= frame["min_peers"], frame["national_percentile"] / 100, 0.0
+        )
+        severity = np.where(
+            frame["method"] == "peer", np.fmax(severity, np.nan_to_num(floor_share)), severity
+        )
     counted = scored & frame["method"].isin(["peer", "absolute"])
     frame["severity"] = np.where(
         frame["flagged"],

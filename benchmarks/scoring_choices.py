@@ -27,8 +27,11 @@ from assets.backtest import (
     INDICATOR_PREFIX,
     MAIN,
     evaluate,
+    label,
     read_events,
+    roc_auc,
 )
+from assets.fitted_weights import fit_logistic
 from assets.point_in_time import register_context, replace_quarters_with_query
 from assets.scores import apply_fitted_weights
 from pipelines.indicator_catalogue import ScoringOptions, load_indicator_catalogue
@@ -54,13 +57,15 @@ class Variant:
     change_weight_factor: float = 1.0  # x the catalogue weight of every change indicator
 
 
-BEFORE = ScoringOptions(
+PEERS_ONLY = ScoringOptions(severity_at_least_national_percentile=False)
+BEFORE = replace(
+    PEERS_ONLY,
     severity_below_threshold=False,
     peer_scale_floor=0.0,
     compare_with_council_type=False,
     below_line_reach=0.0,
 )
-AT_MEDIAN = ScoringOptions(below_line_reach=0.0)  # below-line severity 0 at the peer median
+AT_MEDIAN = replace(PEERS_ONLY, below_line_reach=0.0)  # below-line severity 0 at the median
 OLD_CHANGES = 4.0  # the change indicators' weights before issue 12
 VARIANTS: dict[str, Variant] = {
     "before issue 12 (flags only, MAD scale, neighbours only)": Variant(BEFORE, OLD_CHANGES),
@@ -75,19 +80,26 @@ VARIANTS: dict[str, Variant] = {
         replace(AT_MEDIAN, weights="fitted"), OLD_CHANGES
     ),
     "catalogue weights, below-line reach 1 threshold past the median": Variant(
-        ScoringOptions(), OLD_CHANGES
+        PEERS_ONLY, OLD_CHANGES
     ),
     "catalogue weights, below-line reach 2 thresholds": Variant(
-        ScoringOptions(below_line_reach=2.0), OLD_CHANGES
+        replace(PEERS_ONLY, below_line_reach=2.0), OLD_CHANGES
     ),
-    "reach 1, changes at half their old weight": Variant(ScoringOptions(), 2.0),
-    "reach 1, changes at a quarter (the catalogue now)": Variant(ScoringOptions()),
-    "reach 1, changes not counted (weight 0)": Variant(ScoringOptions(), 0.0),
+    "reach 1, changes at half their old weight": Variant(PEERS_ONLY, 2.0),
+    "reach 1, changes at a quarter": Variant(PEERS_ONLY),
+    "reach 1, changes not counted (weight 0)": Variant(PEERS_ONLY, 0.0),
     "reach 0, changes at a quarter": Variant(AT_MEDIAN),
-    "shipped: reach 1, changes at a quarter, weights fitted point in time": Variant(
+    "reach 1, changes at a quarter, weights fitted point in time": Variant(
+        replace(PEERS_ONLY, weights="fitted")
+    ),
+    "+ severity at least its national percentile (catalogue weights)": Variant(ScoringOptions()),
+    "+ national percentile, changes not counted (weight 0)": Variant(ScoringOptions(), 0.0),
+    "shipped: + national percentile, weights fitted point in time": Variant(
         ScoringOptions(weights="fitted")
     ),
 }
+# The scoring whose severities the hindsight bound re-weights.
+SHIPPED = "shipped: + national percentile, weights fitted point in time"
 # Out-of-window checks: later as-of quarters (their 3-year outcomes are not all observed yet,
 # so the 1- and 2-year horizons) and the built quarters before the target window.
 LATER = ("2021Q1", "2023Q4")
@@ -134,6 +146,46 @@ def run_variant(
     watchlist = query_frame(connection, load_sql("watchlist/watchlist"), params)
     indicators = query_frame(connection, load_sql("backtest/indicator_rankings"))
     return watchlist, indicators
+
+
+def hindsight_bound(
+    connection: duckdb.DuckDBPyConnection,
+    watchlist: pl.DataFrame,
+    events: pl.DataFrame,
+    window: tuple[str, str],
+    horizon_days: int,
+    penalty: float,
+) -> tuple[float, int]:
+    """Mean ROC AUC over the window of the best non-negative re-weighting of the severities
+    now in the warehouse, fitted (L2 logistic regression, as the point-in-time fit) on the
+    window's own outcomes. Not a method, since it sees the future: a ceiling on what any
+    choice of weights for these severities could reach. Returns (AUC, features)."""
+    severities = query_frame(connection, load_sql("scoring/training_rows")).filter(
+        pl.col("quarter").is_between(pl.lit(window[0]), pl.lit(window[1]))
+    )
+    features = severities.pivot(
+        on="indicator_id",
+        index=["quarter", "council_code"],
+        values="severity",
+        aggregate_function="first",
+    )
+    columns = [c for c in features.columns if c not in ("quarter", "council_code")]
+    in_window = watchlist.filter(pl.col("quarter").is_between(pl.lit(window[0]), pl.lit(window[1])))
+    labelled = (
+        label(in_window, events, horizon_days)
+        .select("quarter", "council_code", "failed")
+        .join(features, on=["quarter", "council_code"], how="left")
+        .with_columns(pl.col(columns).fill_null(0.0))
+    )
+    x = labelled.select(columns).to_numpy().astype(float)
+    weights, _ = fit_logistic(x, labelled.get_column("failed").to_numpy(), penalty)
+    scored = labelled.with_columns(pl.Series("hindsight", x @ weights))
+    aucs = [
+        roc_auc(part.get_column("hindsight").to_list(), part.get_column("failed").to_list())
+        for _, part in scored.group_by("quarter")
+        if part.get_column("failed").any()
+    ]
+    return float(sum(a for a in aucs if a is not None) / len(aucs)), len(columns)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -198,6 +250,25 @@ def main(argv: list[str] | None = None) -> int:
                     f"| {_window(quarterly, EARLIER, 1096)} |"
                 )
                 print(f"{name}: {time.perf_counter() - started:.1f}s", flush=True)
+                if name == SHIPPED:
+                    bound, n_features = hindsight_bound(
+                        connection,
+                        watchlist,
+                        events,
+                        options.target_quarters,
+                        1096,
+                        catalogue.scoring.fit_l2_penalty,
+                    )
+                    best_single = best.get("roc_auc")
+            lines += [
+                "",
+                f"Hindsight ceiling: the shipped scoring's {n_features} severities re-weighted by "
+                "a non-negative L2 logistic regression fitted on the target window's own 3-year "
+                f"outcomes (it sees the future, so it is a ceiling, not a method) rank later "
+                f"failures at a mean ROC AUC of {bound:.3f} over the target window, "
+                f"{bound - best_single:+.3f} against the best single indicator "
+                f"({best_single:.3f}).",
+            ]
     Path(args.out).write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("\n".join(lines))
     return 0

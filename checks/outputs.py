@@ -55,6 +55,9 @@ FLAGS_ARROW_SCHEMA = pa_arrow.schema(
         ("peer_median", pa_arrow.float64()),
         ("robust_z", pa_arrow.float64()),
         ("percentile", pa_arrow.float64()),
+        # The share of all councils with data (any type) the value is worse than; a peer
+        # indicator's severity is never below it.
+        ("national_percentile", pa_arrow.float64()),
         ("threshold", pa_arrow.float64()),
         ("weight", pa_arrow.float64()),
         ("flagged", pa_arrow.bool_()),

@@ -57,6 +57,8 @@ class ScoringOptions:
     # Below the line a peer severity falls from 0.5 at the threshold to 0 this many thresholds
     # on the good side of the peer median (0: at the median itself).
     below_line_reach: float = 1.0
+    # A peer severity is at least the share of all councils (any type) the value is worse than.
+    severity_at_least_national_percentile: bool = True
     weights: str = "catalogue"  # catalogue | fitted
     fit_horizon_days: int = 1096
     fit_l2_penalty: float = 1.0
@@ -72,6 +74,9 @@ class ScoringOptions:
                 "peer_scale_floor": [self.peer_scale_floor],
                 "compare_with_council_type": [self.compare_with_council_type],
                 "below_line_reach": [float(self.below_line_reach)],
+                "severity_at_least_national_percentile": [
+                    self.severity_at_least_national_percentile
+                ],
             }
         )
 
@@ -112,6 +117,9 @@ def _scoring_options(raw: dict[str, Any]) -> ScoringOptions:
         peer_scale_floor=floor,
         compare_with_council_type=bool(raw.get("compare_with_council_type", True)),
         below_line_reach=reach,
+        severity_at_least_national_percentile=bool(
+            raw.get("severity_at_least_national_percentile", True)
+        ),
         weights=weights,
         fit_horizon_days=int(fitted.get("horizon_days", 1096)),
         fit_l2_penalty=penalty,

@@ -527,11 +527,19 @@ def judge_peer(
     threshold: float,
     weight: float,
     type_peers: list[float] | None = None,
+    national: list[float] | None = None,
+    min_peers: int = 5,
 ) -> dict[str, Any]:
     """The catalogue's peer method, by hand: robust z against the peer median in scale units;
     with `type_peers` (all other councils of the type), the worse of the two comparisons
-    counts and `use_type` says it was the type's."""
+    counts and `use_type` says it was the type's. With `national` (every other council with a
+    value, any type) the severity is at least the share of them the value is worse than."""
     worse = 1.0 if polarity == "higher_is_worse" else -1.0
+    national_percentile = None
+    if national is not None and len(national) >= min_peers:
+        worse_than = sum(1 for p in national if (value - p) * worse > 0)
+        ties = sum(1 for p in national if p == value)
+        national_percentile = 100 * (worse_than + 0.5 * ties) / len(national)
 
     def compare(group: list[float]) -> dict[str, Any]:
         median = statistics.median(group)
@@ -553,13 +561,23 @@ def judge_peer(
             chosen, use_type = by_type, True
     z = chosen["robust_z"]
     severity = hand_severity(z - threshold, threshold, BELOW_LINE_REACH)
+    if national_percentile is not None:
+        severity = max(severity, national_percentile / 100)
     return {
         **chosen,
+        **({"national_percentile": national_percentile} if national is not None else {}),
         "use_type": use_type,
         "flagged": z >= threshold,
         "severity": severity,
         "contribution": weight * severity,
     }
+
+
+def scored_values(scores: pl.DataFrame, indicator: str) -> dict[str, float]:
+    """Every council's scored value of `indicator` in `scores` (one quarter), whatever its
+    type: the group a peer value's national percentile is read against."""
+    scored = scores.filter((pl.col("indicator_id") == indicator) & (pl.col("state") == "scored"))
+    return dict(zip(scored["council_code"].to_list(), scored["value"].to_list(), strict=True))
 
 
 def judge_absolute(value: float, polarity: str, threshold: float, weight: float) -> dict[str, Any]:
@@ -607,7 +625,15 @@ def assert_watchlist_explained(
             ~pl.col("flagged")
             & (
                 ((pl.col("contribution") - pl.col("weight") * pl.col("severity")).abs() > 1e-9)
-                | (judged & (pl.col("severity") >= 0.5))
+                # Unflagged: below 0.5, unless a peer value's national percentile lifts it.
+                | (
+                    judged
+                    & (pl.col("severity") >= 0.5)
+                    & (
+                        (pl.col("method") != "peer")
+                        | ((pl.col("severity") - pl.col("national_percentile") / 100).abs() > 1e-9)
+                    ).fill_null(True)
+                )
                 | ((pl.col("method") == "event") & (pl.col("severity") >= pl.col("threshold")))
                 | ((pl.col("method") == "context") & (pl.col("contribution") != 0))
             )
@@ -673,6 +699,47 @@ def xlsx_rows(path: Path, sheet: str) -> dict[int, dict[int, str | float]]:
     return rows
 
 
+def with_national_percentile(flags: pl.DataFrame) -> pl.DataFrame:
+    """`flags` with `expected_national_percentile` worked out from the flags themselves: per
+    as-of date and indicator, among every council with a usable value (scored, or judged but
+    with too few peers or no spread), the share of the others each is worse than, ties half;
+    none with fewer others than the indicator's min_peers."""
+    min_peers = {e["id"]: e.get("min_peers", 5) for e in catalogue_document()["indicators"]}
+    usable = flags.filter(
+        pl.col("method").is_in(["peer", "context"])
+        & pl.col("state").is_in(["scored", "too few peers", "no spread among peers"])
+        & pl.col("value").is_not_null()
+    )
+    group = ["as_of_date", "indicator_id"]
+    ranked = usable.select(
+        "as_of_date",
+        "council_code",
+        "indicator_id",
+        (pl.len().over(group) - 1).alias("others"),
+        (pl.col("value").rank("min").over(group) - 1).alias("below"),
+        (pl.col("value").rank("min", descending=True).over(group) - 1).alias("above"),
+        pl.col("polarity"),
+    ).with_columns(
+        pl.when(pl.col("others") >= pl.col("indicator_id").replace_strict(min_peers))
+        .then(
+            100.0
+            * (
+                pl.when(pl.col("polarity") == "higher_is_worse")
+                .then(pl.col("below"))
+                .otherwise(pl.col("above"))
+                + 0.5 * (pl.col("others") - pl.col("below") - pl.col("above"))
+            )
+            / pl.col("others")
+        )
+        .alias("expected_national_percentile")
+    )
+    return flags.join(
+        ranked.select(*group, "council_code", "expected_national_percentile"),
+        on=[*group, "council_code"],
+        how="left",
+    )
+
+
 def assert_flags_follow_their_method(flags: pl.DataFrame, document: dict | None = None) -> int:
     """Every scored row of the flags table is judged as its catalogue method says: peer rows by
     robust z against the threshold (with enough peers), absolute rows by the value against the
@@ -684,7 +751,7 @@ def assert_flags_follow_their_method(flags: pl.DataFrame, document: dict | None 
     # failures had been observed to fit them; the row then carries its fitted weight.
     fitted = (document["settings"].get("scoring") or {}).get("weights") == "fitted"
     problems = []
-    scored = flags.filter(pl.col("state") == "scored")
+    scored = with_national_percentile(flags).filter(pl.col("state") == "scored")
     for r in scored.iter_rows(named=True):
         entry = entries[r["indicator_id"]]
         threshold, weight = float(entry.get("threshold", 0)), float(entry.get("weight", 0))
@@ -699,9 +766,17 @@ def assert_flags_follow_their_method(flags: pl.DataFrame, document: dict | None 
             assert 0 <= r["percentile"] <= 100, r
         # Severity is continuous: it counts below the flag line too (0.5 at a peer or absolute
         # threshold, down to 0), so flagged and unflagged rows both contribute weight x it.
+        if entry["method"] in ("peer", "context"):
+            national = r["expected_national_percentile"]
+            if national is None or r["national_percentile"] is None:
+                assert national is None and r["national_percentile"] is None, r
+            else:
+                assert math.isclose(r["national_percentile"], national, abs_tol=1e-9), r
         if entry["method"] == "peer":
             flagged = r["robust_z"] >= threshold
             severity = hand_severity(r["robust_z"] - threshold, threshold, BELOW_LINE_REACH)
+            # Never below the share of all other councils with data the value is worse than.
+            severity = max(severity, (r["expected_national_percentile"] or 0.0) / 100)
         elif entry["method"] == "absolute":
             flagged = (r["value"] - threshold) * sign >= 0
             if threshold:

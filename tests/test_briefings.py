@@ -309,11 +309,27 @@ def test_a_flag_reads_as_a_plain_sentence(built: Built) -> None:
     )
     assert flags.height >= 1
     row = flags.row(0, named=True)
+    # The share of all other councils with a value that this one holds more than (fewer
+    # reserves is worse), counted from the quarter's flags.
+    others = (
+        built.flags(LATEST_QUARTER)
+        .filter(
+            (pl.col("indicator_id") == "unallocated_reserves_pct_nre")
+            & pl.col("value").is_not_null()
+            & (pl.col("council_code") != row["council_code"])
+        )
+        .get_column("value")
+        .to_list()
+    )
+    worse_than = sum(1 for v in others if row["value"] < v) + 0.5 * others.count(row["value"])
+    national = 100 * worse_than / len(others)
+    assert row["national_percentile"] == pytest.approx(national)
     expected = (
         f"Unallocated reserves as % of net revenue expenditure was {row['value']:.1f}% in "
         f"{row['period']}; the median of its {row['peer_group_size']} nearest neighbours was "
         f"{row['peer_median']:.1f}%; that is {row['robust_z']:.1f} median absolute deviations "
-        f"worse, past the {row['threshold']:g} threshold (source: Revenue Outturn summary, row "
+        f"worse, past the {row['threshold']:g} threshold; it is worse than {national:.0f}% of "
+        f"all councils with data (source: Revenue Outturn summary, row "
         f"{row['source_row_number']} of {Path(row['source_path']).name})."
     )
     why = parse(built.page(LATEST_QUARTER, f"{row['council_code']}.html")).text("why")

@@ -1,2 +1,2 @@
--- No rows: only the columns of the relation `replacement_rows`.
-SELECT * FROM replacement_rows LIMIT 0;
+-- The columns of the relation `replacement_rows` and their types.
+SELECT column_name, column_type FROM (DESCRIBE replacement_rows);

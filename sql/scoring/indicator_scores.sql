@@ -230,9 +230,40 @@ type_stats AS (
         ON sd.quarter = s.quarter AND sd.council_code = s.council_code
         AND sd.indicator_id = s.indicator_id
 ),
+-- Every council with a usable value of the indicator, whatever its type, the council itself
+-- left out: the share of them it is worse than (ties count half). Levels such as reserves as a
+-- share of net revenue expenditure mean the same for every kind of council, and a council
+-- whose whole peer group is weak looks ordinary against its peers; ranked against everyone,
+-- usable reserves % NRE alone ranks later failures at ROC AUC 0.83, against its peers 0.74
+-- (METHOD.md section 3, benchmarks/SCORING_CHOICES.md).
+national_ranked AS (
+    SELECT
+        u.quarter,
+        u.council_code,
+        u.indicator_id,
+        u.worse_sign,
+        count(*) OVER national_group - 1 AS n_others,
+        rank() OVER (national_group ORDER BY u.value) - 1 AS n_below,
+        rank() OVER (national_group ORDER BY u.value DESC) - 1 AS n_above
+    FROM usable AS u
+    WINDOW national_group AS (PARTITION BY u.quarter, u.indicator_id)
+),
+national_stats AS (
+    SELECT
+        quarter,
+        council_code,
+        indicator_id,
+        n_others AS national_group_size,
+        100.0 * (CASE WHEN worse_sign > 0 THEN n_below ELSE n_above END
+            + 0.5 * (n_others - n_below - n_above)) / n_others AS national_percentile
+    FROM national_ranked
+    WHERE n_others > 0
+),
 compared AS (
     SELECT
         e.*,
+        CASE WHEN ns.national_group_size >= e.min_peers
+            THEN ns.national_percentile END AS national_percentile,
         e.method IN ('peer', 'context') AND e.state = 'usable'
             AND e.peer_basis = 'nearest_neighbours' AND nn.peer_group_size >= e.min_peers
             AS neighbours_usable,
@@ -259,9 +290,13 @@ compared AS (
         END AS ts_scale,
         st.compare_with_council_type,
         st.severity_below_threshold,
-        st.below_line_reach
+        st.below_line_reach,
+        st.severity_at_least_national_percentile
     FROM evaluated AS e
     CROSS JOIN scoring_settings AS st
+    LEFT JOIN national_stats AS ns
+        ON ns.quarter = e.quarter AND ns.council_code = e.council_code
+        AND ns.indicator_id = e.indicator_id
     LEFT JOIN neighbour_stats AS nn
         ON nn.quarter = e.quarter AND nn.council_code = e.council_code
         AND nn.indicator_id = e.indicator_id
@@ -340,13 +375,22 @@ flagged AS (
         -- side of its peers' median, an absolute value twice the threshold's size on the good
         -- side), so councils below the flag line are still ranked by how close they are to it
         -- instead of tying at 0: half of all councils sit on the good side of any median.
+        -- A peer severity is never below the share of all councils the value is worse than
+        -- (`severity_at_least_national_percentile`): the peer comparison says whether to
+        -- flag, the national rank keeps a council whose whole peer group is weak from
+        -- looking ordinary.
         CASE
             WHEN s.final_state <> 'scored' OR s.method = 'context' THEN NULL
-            WHEN s.method = 'peer' AND s.robust_z >= s.threshold
-                THEN least(1.0, 0.5 + 0.5 * (s.robust_z - s.threshold) / s.threshold)
-            WHEN s.method = 'peer'
-                THEN greatest(0.0, 0.5 * (s.robust_z + s.below_line_reach * s.threshold)
-                    / ((1 + s.below_line_reach) * s.threshold))
+            WHEN s.method = 'peer' THEN greatest(
+                CASE
+                    WHEN s.robust_z >= s.threshold
+                        THEN least(1.0, 0.5 + 0.5 * (s.robust_z - s.threshold) / s.threshold)
+                    ELSE greatest(0.0, 0.5 * (s.robust_z + s.below_line_reach * s.threshold)
+                        / ((1 + s.below_line_reach) * s.threshold))
+                END,
+                CASE WHEN s.severity_at_least_national_percentile
+                    THEN coalesce(s.national_percentile, 0.0) / 100.0 ELSE 0.0 END
+            )
             WHEN s.method = 'absolute'
                 THEN greatest(0.0, least(1.0, 0.5 + 0.5 * (s.value - s.threshold) * s.worse_sign
                     / nullif(abs(s.threshold), 0)))
@@ -383,6 +427,7 @@ SELECT
     peer_median,
     robust_z,
     percentile,
+    CASE WHEN final_state = 'scored' THEN national_percentile END AS national_percentile,
     threshold,
     weight,
     baseline,

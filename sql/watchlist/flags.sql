@@ -22,6 +22,7 @@ SELECT
     s.peer_median,
     s.robust_z,
     s.percentile,
+    s.national_percentile,
     s.threshold,
     s.weight,
     s.flagged,
