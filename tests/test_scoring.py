@@ -36,6 +36,7 @@ from indicator_fixtures import (
     ct_growth,
     hand_reserves,
     hand_run,
+    hand_severity,
     judge_absolute,
     judge_peer,
     read_asc,
@@ -657,6 +658,49 @@ def test_below_line_reach_from_a_copy_of_the_catalogue(
         assert run.score_of(code) == pytest.approx(
             new.filter(pl.col("council_code") == code).get_column("contribution").sum()
         )
+    assert_watchlist_explained(run.watchlist(), new, document)
+
+
+def test_national_percentile_floor_from_a_copy_of_the_catalogue(
+    base: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """settings.scoring.severity_at_least_national_percentile false: every peer severity is
+    the peer comparison's alone (still reported beside its national percentile); with the
+    shipped true it is the larger of the two. Flags do not move; where the national rank was
+    the larger, the score falls by exactly weight x the difference."""
+
+    def edit(document: dict) -> None:
+        document["settings"]["scoring"]["severity_at_least_national_percentile"] = False
+
+    path, document = edited_catalogue(tmp_path, edit)
+    monkeypatch.setenv("EARLY_WARNING_INDICATOR_CATALOGUE", str(path))
+    run = base.copy(tmp_path / "what_if")
+    assert run.quarter(Q_KEY).success
+    old = base.flags().filter((pl.col("method") == "peer") & (pl.col("state") == "scored"))
+    new = run.flags()
+    lifted = 0
+    for before in old.iter_rows(named=True):
+        after = row(new, council_code=before["council_code"], indicator_id=before["indicator_id"])
+        z, t = before["robust_z"], before["threshold"]
+        peer_only = hand_severity(z - t, t, BELOW_LINE_REACH)
+        assert after["flagged"] == before["flagged"] == (z >= t)
+        assert after["national_percentile"] == pytest.approx(before["national_percentile"])
+        assert after["severity"] == pytest.approx(peer_only)
+        assert before["severity"] == pytest.approx(
+            max(peer_only, before["national_percentile"] / 100)
+        )
+        lifted += before["national_percentile"] / 100 > peer_only + 1e-9
+    assert lifted, "the hand estate has values whose national rank lifts their severity"
+    for code in [*D, *C]:
+        drop = sum(
+            r["weight"]
+            * (
+                r["severity"]
+                - hand_severity(r["robust_z"] - r["threshold"], r["threshold"], BELOW_LINE_REACH)
+            )
+            for r in old.filter(pl.col("council_code") == code).iter_rows(named=True)
+        )
+        assert run.score_of(code) == pytest.approx(base.score_of(code) - drop), code
     assert_watchlist_explained(run.watchlist(), new, document)
 
 
