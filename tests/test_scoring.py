@@ -511,6 +511,18 @@ def edited_catalogue(tmp_path: Path, edit: Any) -> tuple[Path, dict]:
     return path, document
 
 
+def what_if_run(
+    base: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, edit: Any
+) -> tuple[Run, dict]:
+    """The base estate rebuilt for the quarter under an analyst's edited copy of the
+    catalogue (named by EARLY_WARNING_INDICATOR_CATALOGUE, as an analyst would)."""
+    path, document = edited_catalogue(tmp_path, edit)
+    monkeypatch.setenv("EARLY_WARNING_INDICATOR_CATALOGUE", str(path))
+    run = base.copy(tmp_path / "what_if")
+    assert run.quarter(Q_KEY).success
+    return run, document
+
+
 def _set(document: dict, indicator: str, **fields: float) -> None:
     for entry in document["indicators"]:
         if entry["id"] == indicator:
@@ -534,10 +546,7 @@ def test_weight_and_threshold_from_a_copy_of_the_catalogue(
         for indicator, fields in changed.items():
             _set(document, indicator, **fields)
 
-    path, document = edited_catalogue(tmp_path, edit)
-    monkeypatch.setenv("EARLY_WARNING_INDICATOR_CATALOGUE", str(path))
-    run = base.copy(tmp_path / "what_if")
-    assert run.quarter(Q_KEY).success
+    run, document = what_if_run(base, tmp_path, monkeypatch, edit)
 
     old_flags, new_flags = base.flags(), run.flags()
     newly_flagged = 0
@@ -605,10 +614,7 @@ def test_bands_from_a_copy_of_the_catalogue(
         document["settings"]["bands"][0]["min_score"] = 8.0  # high (13 in the catalogue)
         document["settings"]["bands"][1]["min_score"] = 4.0  # elevated (8.5)
 
-    path, document = edited_catalogue(tmp_path, edit)
-    monkeypatch.setenv("EARLY_WARNING_INDICATOR_CATALOGUE", str(path))
-    run = base.copy(tmp_path / "what_if")
-    assert run.quarter(Q_KEY).success
+    run, document = what_if_run(base, tmp_path, monkeypatch, edit)
     new = run.watchlist()
     old = base.watchlist().select("council_code", pl.col("risk_score").alias("old"))
     assert new.join(old, on="council_code").select(
@@ -632,10 +638,7 @@ def test_below_line_reach_from_a_copy_of_the_catalogue(
     def edit(document: dict) -> None:
         document["settings"]["scoring"]["below_line_reach_thresholds"] = 0.0
 
-    path, document = edited_catalogue(tmp_path, edit)
-    monkeypatch.setenv("EARLY_WARNING_INDICATOR_CATALOGUE", str(path))
-    run = base.copy(tmp_path / "what_if")
-    assert run.quarter(Q_KEY).success
+    run, document = what_if_run(base, tmp_path, monkeypatch, edit)
     old = base.flags().filter((pl.col("method") == "peer") & (pl.col("state") == "scored"))
     new = run.flags()
     below_median = between = 0
@@ -672,10 +675,7 @@ def test_national_percentile_floor_from_a_copy_of_the_catalogue(
     def edit(document: dict) -> None:
         document["settings"]["scoring"]["severity_at_least_national_percentile"] = False
 
-    path, document = edited_catalogue(tmp_path, edit)
-    monkeypatch.setenv("EARLY_WARNING_INDICATOR_CATALOGUE", str(path))
-    run = base.copy(tmp_path / "what_if")
-    assert run.quarter(Q_KEY).success
+    run, document = what_if_run(base, tmp_path, monkeypatch, edit)
     old = base.flags().filter((pl.col("method") == "peer") & (pl.col("state") == "scored"))
     new = run.flags()
     lifted = 0
