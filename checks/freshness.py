@@ -86,6 +86,105 @@ RULES: dict[str, FreshnessRule] = {
             True,
             "The LGA holds Corporate Peer Challenges throughout the year.",
         ),
+        FreshnessRule(
+            "best_value_notices",
+            "event_date",
+            730,
+            True,
+            "Notices are issued, reissued or lifted every few months; none for two years more "
+            "likely means the register was not kept up.",
+        ),
+        FreshnessRule(
+            "exceptional_financial_support",
+            "decision_date",
+            730,
+            True,
+            "Decided in an annual round each winter; two years without one means a round was "
+            "not recorded.",
+        ),
+        FreshnessRule(
+            "la_finance_metrics",
+            "period_end",
+            730,
+            False,
+            "Annual financial-year figures, public the following autumn or winter.",
+        ),
+        FreshnessRule(
+            "core_spending_power",
+            "period_end",
+            730,
+            False,
+            "Set each year at the settlement, before the year it covers begins.",
+        ),
+        FreshnessRule(
+            "borrowing_live_table",
+            "period_end",
+            200,
+            False,
+            "Quarterly borrowing and investment statistics, public about three months after "
+            "each quarter: 90 + 90 days plus a few weeks' grace.",
+        ),
+        FreshnessRule(
+            "investments_live_table",
+            "period_end",
+            200,
+            False,
+            "Published with the borrowing live table, on the same quarterly rhythm.",
+        ),
+        *(
+            FreshnessRule(
+                source_id,
+                "period_end",
+                730,
+                False,
+                "Annual capital outturn return, public about ten months after the year ends.",
+            )
+            for source_id in (
+                "prudential_indicators",
+                "capital_outturn_cfr",
+                "capital_outturn_borrowing",
+            )
+        ),
+        FreshnessRule(
+            "waste_indicators",
+            "period_end",
+            730,
+            False,
+            "Annual local authority waste statistics, public about a year after the year ends.",
+        ),
+        *(
+            FreshnessRule(
+                source_id,
+                "period_end",
+                730,
+                False,
+                "Annual road condition statistics, public the following winter.",
+            )
+            for source_id in ("road_condition_a_roads", "road_condition_b_c_roads")
+        ),
+        FreshnessRule(
+            "adult_skills",
+            "period_end",
+            730,
+            False,
+            "Annual further education and skills statistics by academic year, public the "
+            "following autumn.",
+        ),
+        FreshnessRule(
+            "ofsted_ilacs",
+            "published_on",
+            120,
+            False,
+            "Ofsted publishes children's services inspection reports in every month of term; "
+            "none for four months means the file is an old extract.",
+        ),
+        FreshnessRule(
+            "ofsted_children_services_mi",
+            "as_at_date",
+            240,
+            False,
+            "Ofsted's management information is refreshed several times a year.",
+        ),
     )
 }
 

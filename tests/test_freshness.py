@@ -87,6 +87,21 @@ def test_every_rule_names_a_dated_column_of_a_catalogued_source() -> None:
         "section114_notices",
         "audit_findings",
         "peer_challenges",
+        "best_value_notices",
+        "exceptional_financial_support",
+        "la_finance_metrics",
+        "core_spending_power",
+        "borrowing_live_table",
+        "investments_live_table",
+        "prudential_indicators",
+        "capital_outturn_cfr",
+        "capital_outturn_borrowing",
+        "waste_indicators",
+        "road_condition_a_roads",
+        "road_condition_b_c_roads",
+        "adult_skills",
+        "ofsted_ilacs",
+        "ofsted_children_services_mi",
     }
     for source_id, rule in RULES.items():
         assert source_id in catalogue
@@ -175,6 +190,41 @@ def test_sources_years_old_fail_with_their_newest_period_and_age(built: Built) -
         assert check.metadata["newest_period_end"].value == str(newest)
         assert check.metadata["age_days"].value == (date.today() - newest).days
         assert "days over" in (check.description or "")
+
+
+def test_every_statistical_source_reports_its_newest_period_and_is_stale(built: Built) -> None:
+    """The fictional estate's statistics all end years ago: each source's check names the
+    newest date in its own validated table (read here whole, with polars) and warns that it
+    is past its limit; a source with no rows warns that there is no evidence."""
+    statistical = [s for s, rule in RULES.items() if not rule.empty_ok]
+    assert len(statistical) == 16
+    empty: list[str] = []
+    with duckdb.connect(str(built.database), read_only=True) as connection:
+        for source_id in statistical:
+            column = RULES[source_id].column
+            dates = connection.table(f"validated.{source_id}").select(column).pl()
+            newest = dates.get_column(column).max()
+            check = built.check(source_id)
+            assert not check.passed, source_id
+            if newest is None:  # the estate writes no rows for it: no evidence, a warning
+                assert check.metadata["newest_period_end"].value == "no rows", source_id
+                assert "no dated rows" in (check.description or ""), source_id
+                empty.append(source_id)
+                continue
+            assert check.metadata["newest_period_end"].value == str(newest), source_id
+            assert check.metadata["age_days"].value == (date.today() - newest).days
+            assert "days over" in (check.description or ""), source_id
+    # The ones the fictional estate writes with headers only unless a test gives it rows.
+    assert empty == [
+        "la_finance_metrics",
+        "core_spending_power",
+        "waste_indicators",
+        "road_condition_a_roads",
+        "road_condition_b_c_roads",
+        "adult_skills",
+        "ofsted_ilacs",
+        "ofsted_children_services_mi",
+    ]
 
 
 def test_a_recent_register_passes_and_an_empty_one_passes_with_no_rows(built: Built) -> None:
