@@ -33,6 +33,7 @@ from urllib.parse import unquote, urlparse
 
 from checks.outputs import RISK_BANDS
 from checks.schemas.common import COUNCIL_GSS, ENGLISH_REGIONS, FINANCIAL_YEAR
+from checks.schemas.debt import PLAUSIBLE_STOCK
 from checks.schemas.finance import MAX_PLAUSIBLE_THOUSANDS, PRINCIPAL_COUNCIL_CLASSES
 from checks.schemas.register import COUNCIL_TYPES
 
@@ -205,6 +206,42 @@ def _data_explorer_metrics() -> list[gxe.Expectation]:
     ]
 
 
+def _borrowing_live_table() -> list[gxe.Expectation]:
+    import great_expectations.expectations as gxe
+
+    totals = ("gross_borrowing", "short_term_borrowing", "borrowing_from_other_councils")
+    return [
+        gxe.ExpectTableRowCountToBeBetween(min_value=1),
+        *_not_null("council_code", "financial_year", "fiscal_quarter", "period_end", *totals),
+        gxe.ExpectColumnValuesToMatchRegex(column="council_code", regex=GSS),
+        gxe.ExpectColumnValuesToMatchRegex(column="financial_year", regex=FINANCIAL_YEAR),
+        gxe.ExpectColumnValuesToBeInSet(column="fiscal_quarter", value_set=[1, 2, 3, 4]),
+        gxe.ExpectCompoundColumnsToBeUnique(
+            column_list=["council_code", "period_end"],
+            notes="One stock per council and date: where two editions give a date, one wins.",
+        ),
+        *[
+            gxe.ExpectColumnValuesToBeBetween(
+                column=column,
+                min_value=0,
+                max_value=PLAUSIBLE_STOCK["le"],
+                notes="A stock of borrowing in £000: never negative, and past £20bn it is a file "
+                "in pounds (the schema's own limit).",
+            )
+            for column in totals
+        ],
+        *[
+            gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+                column_A="gross_borrowing",
+                column_B=part,
+                or_equal=True,
+                notes="A part of the borrowing is never more than the whole.",
+            )
+            for part in ("short_term_borrowing", "borrowing_from_other_councils")
+        ],
+    ]
+
+
 def _council_register() -> list[gxe.Expectation]:
     import great_expectations.expectations as gxe
     from great_expectations.expectations.row_conditions import Column
@@ -274,6 +311,12 @@ SUITES: dict[str, Suite] = {
             ("validated", "data_explorer_metrics"),
             _data_explorer_metrics,
             "Local Authority Data Explorer metrics, one value per council, year and metric.",
+        ),
+        Suite(
+            "validated.borrowing_live_table",
+            ("validated", "borrowing_live_table"),
+            _borrowing_live_table,
+            "Borrowing live table: each council's outstanding borrowing at each date, £000.",
         ),
         Suite(
             "validated.council_register",

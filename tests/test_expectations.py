@@ -213,6 +213,28 @@ def test_out_of_range_coverage_and_a_ranked_known_case_fail_the_watchlist_suite(
     assert "1.5" in meta["failures"]
 
 
+def test_a_part_above_the_whole_and_a_repeated_date_fail_the_borrowing_suite(copy: Site) -> None:
+    """Short-term borrowing above gross borrowing, and a council's stock given twice for one
+    date: the pandera model checks each row alone, the suite the table as a whole."""
+    table = "validated.borrowing_live_table"
+    copy.execute(
+        f"UPDATE {table} SET short_term_borrowing = gross_borrowing + 1000 WHERE council_code = "
+        f"(SELECT min(council_code) FROM {table}) AND period_end = "
+        f"(SELECT max(period_end) FROM {table})"
+    )
+    copy.execute(
+        f"INSERT INTO {table} SELECT * FROM {table} WHERE council_code = "
+        f"(SELECT max(council_code) FROM {table}) LIMIT 1"
+    )
+    check = evaluation(copy.run_suites(table), table)
+    meta = values(check)
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
+    assert set(meta["failed"].split("; ")) == {
+        "expect_column_pair_values_a_to_be_greater_than_b(gross_borrowing, short_term_borrowing)",
+        "expect_compound_columns_to_be_unique(council_code, period_end)",
+    }
+
+
 def test_a_check_on_a_table_not_built_yet_warns_instead_of_failing_the_run(
     tmp_path: Path,
 ) -> None:
