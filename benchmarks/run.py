@@ -276,13 +276,15 @@ def report(results: dict) -> str:
             f"pandas baseline = pipeline at {eq['scale']:g}x, {eq['quarter']}: "
             f"{'SAME' if eq['same'] else 'DIFFERENT'} (relative tolerance {eq['tolerance']:g}; "
             f"{eq['evaluations']:,} evaluations, {eq['scored']:,} scored, "
-            f"{eq['flags_raised']} flags, {eq['councils']} councils; mismatches: "
+            f"{eq['flags_raised']} flags, {eq['councils']} councils; "
+            f"{eq.get('not_compared', 0):,} evaluations of the finance series' indicators not "
+            "in the baseline, and so bands and ranks, not compared; mismatches: "
             + ", ".join(
                 f"{k} {v}"
                 for k, v in eq.items()
                 if isinstance(v, int)
                 and not isinstance(v, bool)
-                and k not in ("evaluations", "scored", "councils", "flags_raised")
+                and k not in ("evaluations", "not_compared", "scored", "councils", "flags_raised")
             )
             + ")"
         )
