@@ -16,7 +16,7 @@ as-of date only; see assets/fitted_weights.py).
 import math
 import os
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 
@@ -31,6 +31,7 @@ from assets.backtest_metrics import (
     ranking_metrics,
     weighted_roc_auc,
 )
+from assets.fitted_weights import fit_logistic
 from pipelines.indicator_catalogue import BacktestOptions, load_indicator_catalogue
 from pipelines.resources import ParquetOutputs, Warehouse
 from pipelines.sql import load_sql, query_frame
@@ -53,6 +54,8 @@ class TargetCheck:
     main: dict = field(default_factory=dict)
     best_indicator: dict = field(default_factory=dict)
     checks: list[dict] = field(default_factory=list)
+    # Mean ROC AUC of the severities re-weighted with the window's own outcomes in view.
+    hindsight_ceiling: float | None = None
 
     @classmethod
     def from_rows(cls, rows: pl.DataFrame, options: BacktestOptions, first: str, last: str):
@@ -144,6 +147,43 @@ def roc_auc(scores: list[float], labels: list[bool]) -> float | None:
         np.asarray(scores, float), np.asarray(labels, bool), np.ones(len(scores))
     )
     return None if np.isnan(auc[0]) else float(auc[0])
+
+
+def hindsight_ceiling(
+    severities: pl.DataFrame, labelled: pl.DataFrame, penalty: float
+) -> float | None:
+    """Mean ROC AUC, over the quarters of `labelled` with a failure, of the best non-negative
+    weighting of the indicators' severities, fitted (L2 logistic regression, as the point-in-
+    time fit) on those very quarters' outcomes. It sees the future, so it is not a method: it
+    is a ceiling on what any choice of weights over these severities could reach, the figure
+    that says whether a target for the main score is within reach of weighting at all.
+    `severities`: quarter, council_code, indicator_id, severity (scored rows); `labelled`:
+    quarter, council_code, failed."""
+    if labelled.is_empty() or not labelled.get_column("failed").any() or severities.is_empty():
+        return None
+    features = severities.pivot(
+        on="indicator_id",
+        index=["quarter", "council_code"],
+        values="severity",
+        aggregate_function="first",
+    )
+    columns = [c for c in features.columns if c not in ("quarter", "council_code")]
+    rows = (
+        labelled.select("quarter", "council_code", "failed")
+        .join(features, on=["quarter", "council_code"], how="left")
+        .with_columns(pl.col(columns).cast(pl.Float64).fill_null(0.0))
+        .sort("quarter", "council_code")
+    )
+    x = rows.select(columns).to_numpy()
+    weights, _ = fit_logistic(x, rows.get_column("failed").to_numpy(), penalty)
+    fitted = rows.select("quarter", "failed").with_columns(pl.Series("score", x @ weights))
+    aucs = [
+        roc_auc(part.get_column("score").to_list(), part.get_column("failed").to_list())
+        for _, part in fitted.group_by("quarter")
+        if part.get_column("failed").any()
+    ]
+    aucs = [a for a in aucs if a is not None]
+    return float(np.mean(aucs)) if aucs else None
 
 
 def indicator_rankings(indicator_scores: pl.DataFrame) -> pl.DataFrame:
@@ -351,6 +391,8 @@ def evaluate(
     complete_until: date | None = None,
     indicator_scores: pl.DataFrame | None = None,
     options: BacktestOptions | None = None,
+    severities: pl.DataFrame | None = None,
+    ceiling_penalty: float = 1.0,
 ) -> BacktestResult:
     """Score every as-of quarter whose horizon is fully observed by `complete_until`, for the
     headline horizon and every horizon in `options`, for the main score, the baseline, each
@@ -401,6 +443,15 @@ def evaluate(
         keep = [first <= q <= last for q in headline_stacks.quarters]
         target_rows = _order_rankings(_frame(_aggregate(headline_stacks, keep)))
         targets = TargetCheck.from_rows(target_rows, options, first, last)
+        if severities is not None:
+            in_window = label(wide, events, horizon_days).filter(
+                pl.col("quarter").is_between(pl.lit(first), pl.lit(last))
+                & (pl.col("as_of_date") + pl.duration(days=horizon_days) <= pl.lit(until))
+            )
+            targets = replace(
+                targets,
+                hindsight_ceiling=hindsight_ceiling(severities, in_window, ceiling_penalty),
+            )
     return BacktestResult(
         per_quarter=per_quarter_frame.filter(headline)
         if per_quarter_frame.height
@@ -641,6 +692,18 @@ def targets_section(targets: TargetCheck | None, horizon_days: int) -> list[str]
         f", ROC AUC {_fmt(best.get('roc_auc'))} [{_fmt(best.get('roc_auc_low'))}, "
         f"{_fmt(best.get('roc_auc_high'))}].",
         "",
+    ]
+    ceiling, best_auc = targets.hindsight_ceiling, best.get("roc_auc")
+    if ceiling is not None and best_auc is not None:
+        lines += [
+            f"Hindsight ceiling: the indicators' severities re-weighted by a non-negative "
+            f"logistic regression fitted on this window's own outcomes (it sees the future: a "
+            f"ceiling, not a method) rank them at ROC AUC {ceiling:.3f}, "
+            f"{ceiling - best_auc:+.3f} against the best single indicator. A margin above that "
+            "is out of reach of any choice of weights over these severities.",
+            "",
+        ]
+    lines += [
         markdown_table(
             _interval(targets.rows.head(12), "roc_auc"),
             ["ranking", "precision_at_20", "lift_at_20", "roc_auc"],
@@ -919,10 +982,12 @@ def backtest_report(
     warehouse: Warehouse,
     parquet_outputs: ParquetOutputs,
 ) -> dg.MaterializeResult:
-    options = load_indicator_catalogue().backtest
+    catalogue = load_indicator_catalogue()
+    options = catalogue.backtest
     with warehouse.connect(read_only=True) as connection:
         watchlist = query_frame(connection, load_sql("backtest/watchlists"))
         indicator_scores = query_frame(connection, load_sql("backtest/indicator_rankings"))
+        severities = query_frame(connection, load_sql("scoring/training_rows"))
         if config.events_path:
             events = read_events(Path(config.events_path))
             events_name = config.events_path
@@ -931,7 +996,16 @@ def backtest_report(
             kinds = ", ".join(sorted(set(events.get_column("event_type").to_list())))
             events_name = f"shipped registers ({kinds})"
     until = date.fromisoformat(config.complete_until) if config.complete_until else None
-    result = evaluate(watchlist, events, config.horizon_days, until, indicator_scores, options)
+    result = evaluate(
+        watchlist,
+        events,
+        config.horizon_days,
+        until,
+        indicator_scores,
+        options,
+        severities,
+        catalogue.scoring.fit_l2_penalty,
+    )
     out_dir = Path(parquet_outputs.output_dir) / "backtest"
     report = write_report(result, out_dir, config.horizon_days, events_name)
     context.log.info(f"backtest report: {report}")
@@ -986,6 +1060,8 @@ def backtest_report(
             if check["reached"] is not None:
                 metadata[name] = float(check["reached"])
             metadata[f"{name}_met"] = bool(check["met"])
+        if result.targets.hindsight_ceiling is not None:
+            metadata["target_hindsight_ceiling"] = result.targets.hindsight_ceiling
     return dg.MaterializeResult(metadata=metadata)
 
 

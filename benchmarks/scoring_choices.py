@@ -27,11 +27,8 @@ from assets.backtest import (
     INDICATOR_PREFIX,
     MAIN,
     evaluate,
-    label,
     read_events,
-    roc_auc,
 )
-from assets.fitted_weights import fit_logistic
 from assets.point_in_time import register_context, replace_quarters_with_query
 from assets.scores import apply_fitted_weights
 from pipelines.indicator_catalogue import ScoringOptions, load_indicator_catalogue
@@ -145,47 +142,8 @@ def run_variant(
     }
     watchlist = query_frame(connection, load_sql("watchlist/watchlist"), params)
     indicators = query_frame(connection, load_sql("backtest/indicator_rankings"))
-    return watchlist, indicators
-
-
-def hindsight_bound(
-    connection: duckdb.DuckDBPyConnection,
-    watchlist: pl.DataFrame,
-    events: pl.DataFrame,
-    window: tuple[str, str],
-    horizon_days: int,
-    penalty: float,
-) -> tuple[float, int]:
-    """Mean ROC AUC over the window of the best non-negative re-weighting of the severities
-    now in the warehouse, fitted (L2 logistic regression, as the point-in-time fit) on the
-    window's own outcomes. Not a method, since it sees the future: a ceiling on what any
-    choice of weights for these severities could reach. Returns (AUC, features)."""
-    severities = query_frame(connection, load_sql("scoring/training_rows")).filter(
-        pl.col("quarter").is_between(pl.lit(window[0]), pl.lit(window[1]))
-    )
-    features = severities.pivot(
-        on="indicator_id",
-        index=["quarter", "council_code"],
-        values="severity",
-        aggregate_function="first",
-    )
-    columns = [c for c in features.columns if c not in ("quarter", "council_code")]
-    in_window = watchlist.filter(pl.col("quarter").is_between(pl.lit(window[0]), pl.lit(window[1])))
-    labelled = (
-        label(in_window, events, horizon_days)
-        .select("quarter", "council_code", "failed")
-        .join(features, on=["quarter", "council_code"], how="left")
-        .with_columns(pl.col(columns).fill_null(0.0))
-    )
-    x = labelled.select(columns).to_numpy().astype(float)
-    weights, _ = fit_logistic(x, labelled.get_column("failed").to_numpy(), penalty)
-    scored = labelled.with_columns(pl.Series("hindsight", x @ weights))
-    aucs = [
-        roc_auc(part.get_column("hindsight").to_list(), part.get_column("failed").to_list())
-        for _, part in scored.group_by("quarter")
-        if part.get_column("failed").any()
-    ]
-    return float(sum(a for a in aucs if a is not None) / len(aucs)), len(columns)
+    severities = query_frame(connection, load_sql("scoring/training_rows"))
+    return watchlist, indicators, severities
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -229,8 +187,19 @@ def main(argv: list[str] | None = None) -> int:
             quarters = _quarters(connection)
             for name, choice in VARIANTS.items():
                 started = time.perf_counter()
-                watchlist, indicators = run_variant(connection, quarters, catalogue, choice, events)
-                result = evaluate(watchlist, events, 1096, until, indicators, options)
+                watchlist, indicators, severities = run_variant(
+                    connection, quarters, catalogue, choice, events
+                )
+                result = evaluate(
+                    watchlist,
+                    events,
+                    1096,
+                    until,
+                    indicators,
+                    options,
+                    severities if name == SHIPPED else None,
+                    catalogue.scoring.fit_l2_penalty,
+                )
                 overall = result.overall
                 main_row = overall.filter(pl.col("ranking") == MAIN).row(0, named=True)
                 base = overall.filter(pl.col("ranking") == BASELINE).row(0, named=True)
@@ -250,15 +219,9 @@ def main(argv: list[str] | None = None) -> int:
                     f"| {_window(quarterly, EARLIER, 1096)} |"
                 )
                 print(f"{name}: {time.perf_counter() - started:.1f}s", flush=True)
-                if name == SHIPPED:
-                    bound, n_features = hindsight_bound(
-                        connection,
-                        watchlist,
-                        events,
-                        options.target_quarters,
-                        1096,
-                        catalogue.scoring.fit_l2_penalty,
-                    )
+                if name == SHIPPED and targets is not None:
+                    bound = targets.hindsight_ceiling
+                    n_features = severities.get_column("indicator_id").n_unique()
                     best_single = best.get("roc_auc")
             lines += [
                 "",

@@ -20,6 +20,7 @@ from assets.backtest import (
     README_START,
     evaluate,
     indicator_rankings,
+    targets_section,
     update_readme,
     write_report,
 )
@@ -102,6 +103,7 @@ def test_bootstrap_resamples_councils_with_replacement() -> None:
 # --------------------------------------------------------------------------------------------
 
 QUARTERS = [("2017Q4", date(2017, 12, 31)), ("2018Q4", date(2018, 12, 31))]
+QUARTER_SPAN = ("2017Q4", "2018Q4")
 CODES = [f"E0{i:07d}" for i in range(12)]
 TYPES = ["unitary"] * 6 + ["district"] * 6
 
@@ -235,6 +237,57 @@ def test_targets_section_names_the_best_single_indicator(history_result) -> None
     assert margin_check["reached"] == pytest.approx(0.5 - 1.0) and not margin_check["met"]
     # 20 places for 11 councils: the top 20 is everyone, precision = the base rate, lift 1.
     assert lift_check["reached"] == pytest.approx(1.0) and not lift_check["met"]
+
+
+def _history_severities(signals: dict[str, list[float]]) -> pl.DataFrame:
+    """Severities by indicator, one per council (index in CODES), the same in both quarters."""
+    return pl.DataFrame(
+        [
+            {"quarter": q, "council_code": code, "indicator_id": i, "severity": values[n]}
+            for q, _ in QUARTERS
+            for i, values in signals.items()
+            for n, code in enumerate(CODES)
+        ]
+    )
+
+
+def test_the_hindsight_ceiling_reweights_the_severities_with_the_outcomes() -> None:
+    """`separating` is 1 exactly for the two councils that fail and 0 for the others, so a
+    weighting fitted on the outcomes ranks both failures first in each quarter: AUC 1, though
+    the main score manages 0.5. A severity the same for everyone ties everyone: AUC 0.5. The
+    targets section states the ceiling and its distance from the best single indicator."""
+    watchlist, values = _history()
+    options = BacktestOptions(horizons_days=(730,), resamples=0, target_quarters=QUARTER_SPAN)
+    separating = [1.0 if n in (0, 6) else 0.0 for n in range(len(CODES))]
+    rising = [n / len(CODES) for n in range(len(CODES))]  # higher for later codes: misleading
+    result = evaluate(
+        watchlist,
+        EVENTS,
+        730,
+        date(2030, 1, 1),
+        values,
+        options,
+        _history_severities({"separating": separating, "rising": rising}),
+    )
+    assert result.targets is not None
+    assert result.targets.hindsight_ceiling == pytest.approx(1.0)
+    assert result.targets.main["roc_auc"] == pytest.approx(0.5)
+    text = "\n".join(targets_section(result.targets, 730))
+    assert "Hindsight ceiling" in text and "ROC AUC 1.000, +0.000 against" in text
+    flat = evaluate(
+        watchlist,
+        EVENTS,
+        730,
+        date(2030, 1, 1),
+        values,
+        options,
+        _history_severities({"flat": [0.5] * len(CODES)}),
+    )
+    assert flat.targets is not None and flat.targets.hindsight_ceiling == pytest.approx(0.5)
+    # Without severities there is no ceiling, and the section does not invent one.
+    plain = evaluate(watchlist, EVENTS, 730, date(2030, 1, 1), values, options)
+    assert plain.targets is not None and plain.targets.hindsight_ceiling is None
+    assert "Hindsight ceiling" not in "\n".join(targets_section(plain.targets, 730))
 
 
 def test_report_and_readme_table_are_generated(history_result, tmp_path: Path) -> None:
