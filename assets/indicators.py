@@ -23,15 +23,18 @@ VALIDATED = [
 ]
 # Service outcomes (sql/indicators/waste.sql, road_condition.sql, adult_skills.sql,
 # children_services.sql).
+SERVICE_OUTCOME_SOURCES = (
+    "waste_indicators",
+    "road_condition_a_roads",
+    "road_condition_b_c_roads",
+    "adult_skills",
+    "ofsted_ilacs",
+    "ofsted_children_services_mi",
+)
 VALIDATED += [
     dg.AssetKey(["validated", name])
     for name in (
-        "waste_indicators",
-        "road_condition_a_roads",
-        "road_condition_b_c_roads",
-        "adult_skills",
-        "ofsted_ilacs",
-        "ofsted_children_services_mi",
+        *SERVICE_OUTCOME_SOURCES,
         "la_finance_metrics",
         "core_spending_power",
         "borrowing_live_table",

@@ -258,36 +258,27 @@ def test_the_hindsight_ceiling_reweights_the_severities_with_the_outcomes() -> N
     targets section states the ceiling and its distance from the best single indicator."""
     watchlist, values = _history()
     options = BacktestOptions(horizons_days=(730,), resamples=0, target_quarters=QUARTER_SPAN)
+
+    def targets(signals: dict[str, list[float]] | None):
+        severities = _history_severities(signals) if signals else None
+        result = evaluate(
+            watchlist, EVENTS, 730, date(2030, 1, 1), values, options, severities
+        ).targets
+        assert result is not None
+        return result
+
     separating = [1.0 if n in (0, 6) else 0.0 for n in range(len(CODES))]
     rising = [n / len(CODES) for n in range(len(CODES))]  # higher for later codes: misleading
-    result = evaluate(
-        watchlist,
-        EVENTS,
-        730,
-        date(2030, 1, 1),
-        values,
-        options,
-        _history_severities({"separating": separating, "rising": rising}),
-    )
-    assert result.targets is not None
-    assert result.targets.hindsight_ceiling == pytest.approx(1.0)
-    assert result.targets.main["roc_auc"] == pytest.approx(0.5)
-    text = "\n".join(targets_section(result.targets, 730))
+    result = targets({"separating": separating, "rising": rising})
+    assert result.hindsight_ceiling == pytest.approx(1.0)
+    assert result.main["roc_auc"] == pytest.approx(0.5)
+    text = "\n".join(targets_section(result, 730))
     assert "Hindsight ceiling" in text and "ROC AUC 1.000, +0.000 against" in text
-    flat = evaluate(
-        watchlist,
-        EVENTS,
-        730,
-        date(2030, 1, 1),
-        values,
-        options,
-        _history_severities({"flat": [0.5] * len(CODES)}),
-    )
-    assert flat.targets is not None and flat.targets.hindsight_ceiling == pytest.approx(0.5)
+    assert targets({"flat": [0.5] * len(CODES)}).hindsight_ceiling == pytest.approx(0.5)
     # Without severities there is no ceiling, and the section does not invent one.
-    plain = evaluate(watchlist, EVENTS, 730, date(2030, 1, 1), values, options)
-    assert plain.targets is not None and plain.targets.hindsight_ceiling is None
-    assert "Hindsight ceiling" not in "\n".join(targets_section(plain.targets, 730))
+    plain = targets(None)
+    assert plain.hindsight_ceiling is None
+    assert "Hindsight ceiling" not in "\n".join(targets_section(plain, 730))
 
 
 def test_report_and_readme_table_are_generated(history_result, tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ import dagster as dg
 import duckdb
 import pytest
 
+from assets.indicators import SERVICE_OUTCOME_SOURCES
 from assets.quality import FRESHNESS, freshness_checks
 from checks.freshness import RULES, FreshnessRule, assess, measure
 from checks.schemas import STAGING_SPECS
@@ -96,12 +97,7 @@ def test_every_rule_names_a_dated_column_of_a_catalogued_source() -> None:
         "prudential_indicators",
         "capital_outturn_cfr",
         "capital_outturn_borrowing",
-        "waste_indicators",
-        "road_condition_a_roads",
-        "road_condition_b_c_roads",
-        "adult_skills",
-        "ofsted_ilacs",
-        "ofsted_children_services_mi",
+        *SERVICE_OUTCOME_SOURCES,
     }
     for source_id, rule in RULES.items():
         assert source_id in catalogue
@@ -215,16 +211,7 @@ def test_every_statistical_source_reports_its_newest_period_and_is_stale(built: 
             assert check.metadata["age_days"].value == (date.today() - newest).days
             assert "days over" in (check.description or ""), source_id
     # The ones the fictional estate writes with headers only unless a test gives it rows.
-    assert empty == [
-        "la_finance_metrics",
-        "core_spending_power",
-        "waste_indicators",
-        "road_condition_a_roads",
-        "road_condition_b_c_roads",
-        "adult_skills",
-        "ofsted_ilacs",
-        "ofsted_children_services_mi",
-    ]
+    assert empty == ["la_finance_metrics", "core_spending_power", *SERVICE_OUTCOME_SOURCES]
 
 
 def test_a_recent_register_passes_and_an_empty_one_passes_with_no_rows(built: Built) -> None:

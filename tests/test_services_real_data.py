@@ -18,6 +18,7 @@ import pytest
 from indicator_fixtures import REPO, Run
 
 from assets.briefings import write_briefing
+from assets.indicators import SERVICE_OUTCOME_SOURCES
 from pipelines.catalogue import load_catalogue
 
 DATA = REPO / "data"
@@ -26,14 +27,7 @@ ROADS = DATA / "sources/service_outcomes/road-condition-data.ods"
 MI = DATA / "sources/service_outcomes/ofsted-data.ods"
 ILACS = DATA / "sources/ofsted_ilacs/ofsted_csc_ilacs_history.csv"
 REGISTER = DATA / "sources/mysociety_la_codes/uk_local_authorities_current.csv"
-SERVICES = [
-    "waste_indicators",
-    "road_condition_a_roads",
-    "road_condition_b_c_roads",
-    "adult_skills",
-    "ofsted_ilacs",
-    "ofsted_children_services_mi",
-]
+SERVICES = list(SERVICE_OUTCOME_SOURCES)
 Q1_2024 = date(2024, 3, 31)
 
 pytestmark = [
