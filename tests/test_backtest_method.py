@@ -239,6 +239,22 @@ def test_targets_section_names_the_best_single_indicator(history_result) -> None
     assert lift_check["reached"] == pytest.approx(1.0) and not lift_check["met"]
 
 
+def test_within_council_types_gives_no_credit_for_telling_types_apart(history_result) -> None:
+    """Unitary council 0 and district 6 fail. The main score ranks council 0 first of the
+    unitaries (AUC 1 among them) but council 6 last of the districts (AUC 0): 0.5 within types.
+    `good_signal` puts each failure first within its type: 1. The section states both."""
+    targets = history_result.targets
+    assert targets is not None
+    within = {r["ranking"]: r for r in targets.within_type.to_dicts()}
+    assert within[MAIN]["roc_auc"] == pytest.approx(0.5)
+    assert within[f"{INDICATOR_PREFIX}good_signal"]["roc_auc"] == pytest.approx(1.0)
+    # Two groups (one per type) in each of the two quarters, each holding one failure.
+    assert within[MAIN]["quarters_with_failures"] == 4
+    text = "\n".join(targets_section(targets, 730))
+    assert "Within council types" in text and "main score ROC AUC 0.500" in text
+    assert "`good_signal` 1.000" in text
+
+
 def _history_severities(signals: dict[str, list[float]]) -> pl.DataFrame:
     """Severities by indicator, one per council (index in CODES), the same in both quarters."""
     return pl.DataFrame(
