@@ -6,7 +6,9 @@ exceptional financial support...) followed within each horizon (1, 2 and 3 years
 The main score, the reserves-only baseline, every indicator alone and a random ranking are
 compared by ROC AUC, precision, recall and lift at k, overall and by council type, with 95%
 bootstrap intervals that resample councils (not council-quarters). A section states the
-issue-12 targets; a table calibrates each risk band (the share of its councils that failed).
+issue-12 targets, the same rankings within council types (no credit for telling the types
+apart) and a hindsight ceiling (how far re-weighting the severities could go, had it seen the
+outcomes); a table calibrates each risk band (the share of its councils that failed).
 
 The events are read only here, after the watchlists are built: they cannot feed any score
 (the fitted weights, where chosen, are fitted in the scores step from events before each
