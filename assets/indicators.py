@@ -97,6 +97,7 @@ def indicator_values(
         # The council-year finance series the reserves and debt indicators read.
         connection.execute(load_sql("indicators/finance_years"))
         connection.execute(load_sql("indicators/finance_public"))
+        connection.execute(load_sql("indicators/latest_public_year"))
         for sql_file in catalogue.sql_files:
             context.log.info(f"computing {sql_file} for {quarters.height} quarter(s)")
             frames.append(query_frame(connection, load_sql(sql_file.removesuffix(".sql"))))
