@@ -97,7 +97,9 @@ def indicator_values(
         # The council-year finance series the reserves and debt indicators read.
         connection.execute(load_sql("indicators/finance_years"))
         connection.execute(load_sql("indicators/finance_public"))
+        # The tails the yearly and finance indicator queries share, as table macros.
         connection.execute(load_sql("indicators/latest_public_year"))
+        connection.execute(load_sql("indicators/finance_indicator_rows"))
         for sql_file in catalogue.sql_files:
             context.log.info(f"computing {sql_file} for {quarters.height} quarter(s)")
             frames.append(query_frame(connection, load_sql(sql_file.removesuffix(".sql"))))

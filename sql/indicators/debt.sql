@@ -5,7 +5,8 @@
 -- a percentage change of a balance that can be near zero. A council whose NRE is negative,
 -- nil or under £1m (a commercial district whose income nets off its spending) has no
 -- meaningful ratio: not computable, never a huge number.
--- Input: as_of_dates(quarter, as_of_date), finance_public. Output: standard value columns.
+-- Input: as_of_dates(quarter, as_of_date), finance_public, the macro finance_indicator_rows.
+-- Output: standard value columns.
 WITH years AS (
     SELECT
         cur.*,
@@ -111,32 +112,5 @@ measured AS (
              'little borrowing',
              y.short_term_loans IS NOT NULL AND y.gross_borrowing IS NOT NULL AND y.nre IS NOT NULL)
     ) AS m(indicator_id, value, previous_value, needs, origin, base, reported)
-),
-chosen AS (
-    SELECT *
-    FROM measured
-    QUALIFY row_number() OVER (
-        PARTITION BY quarter, council_code, indicator_id
-        ORDER BY (origin IS NOT NULL) DESC, year_start DESC
-    ) = 1
 )
-SELECT
-    quarter,
-    council_code,
-    indicator_id,
-    period,
-    period_end,
-    origin.published_date AS published_date,
-    CASE WHEN needs THEN value END AS value,
-    CASE
-        WHEN needs THEN 'reported'
-        WHEN origin IS NULL OR NOT reported THEN 'not reported'
-        WHEN base IN ('spending', 'little borrowing') AND NOT coalesce(spending_ok, false)
-            THEN 'not computable (spending not positive or under £1m)'
-        WHEN base = 'little borrowing' THEN 'not computable (borrowing under 10% of spending)'
-        ELSE 'not computable (missing or zero base)'
-    END AS value_state,
-    previous_value,
-    origin.source_path AS source_path,
-    origin.source_row_number AS source_row_number
-FROM chosen;
+SELECT * FROM finance_indicator_rows(measured);

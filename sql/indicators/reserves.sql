@@ -4,7 +4,8 @@
 -- figure it measures (its `primary` figure), compared with the one and two years before it:
 -- the split into unallocated and earmarked reserves is only in the Revenue Outturn summaries,
 -- the total of usable reserves is in both.
--- Input: as_of_dates(quarter, as_of_date), finance_public. Output: standard value columns.
+-- Input: as_of_dates(quarter, as_of_date), finance_public, the macro finance_indicator_rows.
+-- Output: standard value columns.
 WITH years AS (
     SELECT
         cur.*,
@@ -31,7 +32,7 @@ measured AS (
         y.year_start,
         y.period,
         y.period_end,
-        y.nre,
+        y.nre >= 1000 AS spending_ok,
         m.indicator_id,
         m.value,
         m.previous_value,
@@ -117,30 +118,5 @@ measured AS (
              'spending',
              y.usable_reserves IS NOT NULL AND y.nre IS NOT NULL)
     ) AS m(indicator_id, value, previous_value, needs, origin, base, reported)
-),
-chosen AS (
-    SELECT *
-    FROM measured
-    QUALIFY row_number() OVER (
-        PARTITION BY quarter, council_code, indicator_id
-        ORDER BY (origin IS NOT NULL) DESC, year_start DESC
-    ) = 1
 )
-SELECT
-    quarter,
-    council_code,
-    indicator_id,
-    period,
-    period_end,
-    origin.published_date AS published_date,
-    CASE WHEN needs THEN value END AS value,
-    CASE
-        WHEN needs THEN 'reported'
-        WHEN origin IS NULL OR NOT reported THEN 'not reported'
-        WHEN base = 'spending' AND coalesce(nre, 0) < 1000 THEN 'not computable (spending not positive or under £1m)'
-        ELSE 'not computable (missing or zero base)'
-    END AS value_state,
-    previous_value,
-    origin.source_path AS source_path,
-    origin.source_row_number AS source_row_number
-FROM chosen;
+SELECT * FROM finance_indicator_rows(measured);
