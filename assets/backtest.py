@@ -165,7 +165,9 @@ def hindsight_ceiling(
     quarter, council_code, failed."""
     if labelled.is_empty() or not labelled.get_column("failed").any() or severities.is_empty():
         return None
-    features = severities.pivot(
+    features = severities.join(
+        labelled.select("quarter", "council_code"), on=["quarter", "council_code"], how="semi"
+    ).pivot(
         on="indicator_id",
         index=["quarter", "council_code"],
         values="severity",
@@ -449,20 +451,19 @@ def evaluate(
         keep = [first <= q <= last for q in headline_stacks.quarters]
         target_rows = _order_rankings(_frame(_aggregate(headline_stacks, keep)))
         targets = TargetCheck.from_rows(target_rows, options, first, last)
-        if "council_type" in headline_observed.columns:
+        in_window = headline_observed.filter(
+            pl.col("quarter").is_between(pl.lit(first), pl.lit(last))
+        )
+        if "council_type" in in_window.columns:
             # Each quarter's councils of one type form a group of their own: how well each
             # ranking orders councils of the same kind, with no credit for telling the kinds
             # apart (failures are commoner among some types than others).
-            by_kind = headline_observed.filter(
-                pl.col("quarter").is_between(pl.lit(first), pl.lit(last))
-            ).with_columns((pl.col("quarter") + " " + pl.col("council_type")).alias("quarter"))
+            by_kind = in_window.with_columns(
+                (pl.col("quarter") + " " + pl.col("council_type")).alias("quarter")
+            )
             _, kind_stacks = _score_quarters(by_kind, weights, council_index)
             targets = replace(targets, within_type=_order_rankings(_frame(_aggregate(kind_stacks))))
         if severities is not None:
-            in_window = label(wide, events, horizon_days).filter(
-                pl.col("quarter").is_between(pl.lit(first), pl.lit(last))
-                & (pl.col("as_of_date") + pl.duration(days=horizon_days) <= pl.lit(until))
-            )
             targets = replace(
                 targets,
                 hindsight_ceiling=hindsight_ceiling(severities, in_window, ceiling_penalty),

@@ -47,15 +47,15 @@ def compare(warehouse: Path, baseline_dir: Path, partition_key: str, tolerance: 
             [quarter],
         ).df()
         ranked = connection.execute(
-            "SELECT council_code, risk_score, risk_band, rank, known_case "
-            "FROM watchlist.watchlist WHERE quarter = ?",
-            [quarter],
+            "SELECT council_code FROM watchlist.watchlist WHERE quarter = ?", [quarter]
         ).df()
     outside = pipeline["indicator_id"].isin(OUTSIDE_BASELINE)
     not_compared = int(outside.sum())
     pipeline = pipeline[~outside]
+    # Each council's score over the compared indicators (its published score also holds the
+    # ones left out).
     shared_score = pipeline.groupby("council_code", as_index=False)["contribution"].sum()
-    ranked = ranked.drop(columns="risk_score").merge(
+    ranked = ranked.merge(
         shared_score.rename(columns={"contribution": "risk_score"}), on="council_code", how="left"
     )
     baseline = pd.read_parquet(baseline_dir / "scores.parquet")

@@ -527,13 +527,9 @@ def score(sources, catalogue, settings, partition_key: str) -> tuple[pd.DataFram
     frame["national_percentile"] = frame["national_percentile"].where(
         (frame["state"] == "scored") & (frame["national_size"] >= frame["min_peers"])
     )
-    if national_floor:
-        floor_share = np.where(
-            frame["national_size"] >= frame["min_peers"], frame["national_percentile"] / 100, 0.0
-        )
-        severity = np.where(
-            frame["method"] == "peer", np.fmax(severity, np.nan_to_num(floor_share)), severity
-        )
+    if national_floor:  # the percentile is already missing where too few councils have data
+        floor_share = np.nan_to_num(frame["national_percentile"] / 100)
+        severity = np.where(frame["method"] == "peer", np.fmax(severity, floor_share), severity)
     counted = scored & frame["method"].isin(["peer", "absolute"])
     frame["severity"] = np.where(
         frame["flagged"],
