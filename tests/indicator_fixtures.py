@@ -699,12 +699,12 @@ def xlsx_rows(path: Path, sheet: str) -> dict[int, dict[int, str | float]]:
     return rows
 
 
-def with_national_percentile(flags: pl.DataFrame) -> pl.DataFrame:
+def with_national_percentile(flags: pl.DataFrame, document: dict) -> pl.DataFrame:
     """`flags` with `expected_national_percentile` worked out from the flags themselves: per
     as-of date and indicator, among every council with a usable value (scored, or judged but
     with too few peers or no spread), the share of the others each is worse than, ties half;
     none with fewer others than the indicator's min_peers."""
-    min_peers = {e["id"]: e.get("min_peers", 5) for e in catalogue_document()["indicators"]}
+    min_peers = {e["id"]: e.get("min_peers", 5) for e in document["indicators"]}
     usable = flags.filter(
         pl.col("method").is_in(["peer", "context"])
         & pl.col("state").is_in(["scored", "too few peers", "no spread among peers"])
@@ -751,7 +751,7 @@ def assert_flags_follow_their_method(flags: pl.DataFrame, document: dict | None 
     # failures had been observed to fit them; the row then carries its fitted weight.
     fitted = (document["settings"].get("scoring") or {}).get("weights") == "fitted"
     problems = []
-    scored = with_national_percentile(flags).filter(pl.col("state") == "scored")
+    scored = with_national_percentile(flags, document).filter(pl.col("state") == "scored")
     for r in scored.iter_rows(named=True):
         entry = entries[r["indicator_id"]]
         threshold, weight = float(entry.get("threshold", 0)), float(entry.get("weight", 0))
